@@ -1,0 +1,2 @@
+//! PulseStream, the appliance: HTTP front door, metadata, auth, ingestion and
+//! reading APIs over the `pulsestream-storage` engine.

@@ -1,0 +1,56 @@
+//! Tunables of the store. Every limit is named here with why it has its value.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the store is opened. `StoreConfig::new(dir)` gives the defaults.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Root data directory (holds `wal/`, `tenants/`, `catalog.redb`).
+    pub dir: PathBuf,
+    /// Width of a time partition. An hour keeps partitions few (24 a day per
+    /// tenant) while retention can still drop data with hour precision.
+    pub partition_micros: i64,
+    /// Seal a tenant's active segment at this many rows: about 1 M rows gives
+    /// segments of tens of MB on disk, big enough to compress well.
+    pub seal_rows: usize,
+    /// ...or at this many bytes of active memory for the tenant.
+    pub seal_bytes: usize,
+    /// ...or when its oldest row is this old, so the WAL stays short and a
+    /// crash replays little.
+    pub seal_age: Duration,
+    /// All tenants' active segments together may hold this much; beyond it
+    /// the largest is sealed first.
+    pub memory_budget: usize,
+    /// Rows per column block in sealed segments: the unit of reading,
+    /// checksumming and pruning.
+    pub block_rows: usize,
+    /// zstd level for column blocks (1 favours ingest speed; 3 is the usual
+    /// balance).
+    pub zstd_level: i32,
+    /// Start a new WAL file after this many bytes.
+    pub wal_file_bytes: u64,
+    /// Compaction merges a partition's segments when it has at least this many.
+    pub compaction_min_segments: usize,
+    /// Turn background threads (sealing by age, compaction) on. Tests that
+    /// drive these by hand turn it off.
+    pub background: bool,
+}
+
+impl StoreConfig {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        StoreConfig {
+            dir: dir.into(),
+            partition_micros: 3_600_000_000,
+            seal_rows: 1 << 20,
+            seal_bytes: 256 << 20,
+            seal_age: Duration::from_secs(600),
+            memory_budget: 1 << 30,
+            block_rows: 1 << 16,
+            zstd_level: 3,
+            wal_file_bytes: 64 << 20,
+            compaction_min_segments: 4,
+            background: true,
+        }
+    }
+}

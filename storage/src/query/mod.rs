@@ -1,0 +1,5 @@
+//! Queries: the model (what is asked) and the engine (how it is answered).
+
+pub mod model;
+
+pub use model::*;

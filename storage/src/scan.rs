@@ -1,0 +1,44 @@
+//! The boundary between where rows live and the query engine.
+//!
+//! Sealed segments and active (in-memory) segments both present themselves
+//! as a `ScanUnit`: a tenant's run of rows in blocks, with statistics to
+//! prune by and, for sealed segments, rollups. The query engine sees nothing
+//! else, so it cannot tell (or care) where rows come from.
+
+use crate::column::{ColumnKey, ColumnSet, ColumnStats};
+use crate::error::Result;
+use crate::rollup::Rollups;
+use crate::types::{Micros, TenantId};
+
+pub trait ScanUnit: Send + Sync {
+    /// Whose rows these are.
+    fn tenant(&self) -> &TenantId;
+    /// Human-readable name for errors and stats ("segment 42 (t001/2026112510)", "active t001").
+    fn describe(&self) -> String;
+    /// Smallest and largest event timestamp held (inclusive). Empty units are never handed out.
+    fn time_range(&self) -> (Micros, Micros);
+    /// Total rows.
+    fn rows(&self) -> u64;
+    /// Number of blocks; rows are read a block at a time.
+    fn block_count(&self) -> usize;
+    /// Rows in `block`.
+    fn block_rows(&self, block: usize) -> usize;
+    /// Time range of `block` (inclusive).
+    fn block_time_range(&self, block: usize) -> (Micros, Micros);
+    /// Statistics of `key` in `block` (`Some(b)`) or in the whole unit (`None`).
+    /// `None` when unknown: the caller must then assume anything may match.
+    fn column_stats(&self, block: Option<usize>, key: &ColumnKey) -> Option<ColumnStats>;
+    /// Every distinct value of a string column in the unit, when the unit keeps
+    /// that list (low-cardinality columns); `None` when it does not.
+    fn distinct_strings(&self, key: &ColumnKey) -> Option<&[String]>;
+    /// Every attribute column present anywhere in the unit
+    /// (`AttrStr`/`AttrNum`/`AttrBool` keys), so a search can rebuild events.
+    fn attribute_keys(&self) -> Vec<ColumnKey>;
+    /// True when the rows of every block are sorted by (timestamp, seq).
+    fn time_sorted(&self) -> bool;
+    /// Decodes the requested columns of one block. Checksums are verified;
+    /// damage is `Err(Corrupted)` naming the segment.
+    fn read(&self, block: usize, keys: &[ColumnKey]) -> Result<ColumnSet>;
+    /// Pre-aggregates, for sealed segments.
+    fn rollups(&self) -> Result<Option<std::sync::Arc<Rollups>>>;
+}

@@ -1,0 +1,219 @@
+//! A mergeable latency sketch with bounded relative error (the DDSketch
+//! idea: logarithmic buckets of ratio `GAMMA`, so any quantile is returned
+//! within `RELATIVE_ACCURACY` of a true sample value).
+//!
+//! Written here rather than taken from a crate because segment rollups need
+//! a compact, versioned, validated binary form that we control byte for
+//! byte; the arithmetic is a few lines.
+
+use crate::codec::{Reader, put_ivarint, put_uvarint};
+use crate::error::Result;
+
+/// Quantiles are within this relative error of a true sample.
+pub const RELATIVE_ACCURACY: f64 = 0.01;
+/// Values at or below this (ms) are counted in the zero bucket: latencies
+/// under a microsecond are noise, and it bounds the number of buckets.
+pub const MIN_POSITIVE: f64 = 1e-3;
+/// Largest bucket index the decoder accepts: 1e-3 ms .. ~1e13 ms is far
+/// beyond any latency, and it bounds what a forged sketch can allocate.
+const MAX_INDEX: i64 = 2_000;
+const MIN_INDEX: i64 = -400;
+
+const GAMMA: f64 = (1.0 + RELATIVE_ACCURACY) / (1.0 - RELATIVE_ACCURACY);
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LatencySketch {
+    /// Count of values <= MIN_POSITIVE.
+    zero: u64,
+    /// Index of `bins[0]`.
+    offset: i64,
+    bins: Vec<u64>,
+    count: u64,
+}
+
+fn index_of(v: f64) -> i64 {
+    ((v.ln() / GAMMA.ln()).ceil() as i64).clamp(MIN_INDEX, MAX_INDEX)
+}
+
+fn value_of(i: i64) -> f64 {
+    2.0 * GAMMA.powi(i as i32) / (GAMMA + 1.0)
+}
+
+impl LatencySketch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Adds one value; NaN (null) and negative values are ignored.
+    pub fn add(&mut self, v: f64) {
+        self.add_n(v, 1);
+    }
+
+    fn add_n(&mut self, v: f64, n: u64) {
+        if v.is_nan() || v < 0.0 {
+            return;
+        }
+        self.count += n;
+        if v <= MIN_POSITIVE {
+            self.zero += n;
+            return;
+        }
+        self.add_index(index_of(v), n);
+    }
+
+    fn add_index(&mut self, i: i64, n: u64) {
+        if self.bins.is_empty() {
+            self.offset = i;
+            self.bins.push(0);
+        } else if i < self.offset {
+            let grow = (self.offset - i) as usize;
+            self.bins.splice(0..0, std::iter::repeat_n(0, grow));
+            self.offset = i;
+        } else if i >= self.offset + self.bins.len() as i64 {
+            self.bins.resize((i - self.offset + 1) as usize, 0);
+        }
+        self.bins[(i - self.offset) as usize] += n;
+    }
+
+    pub fn merge(&mut self, other: &LatencySketch) {
+        self.zero += other.zero;
+        self.count += other.zero;
+        for (k, &n) in other.bins.iter().enumerate() {
+            if n > 0 {
+                self.count += n;
+                self.add_index(other.offset + k as i64, n);
+            }
+        }
+    }
+
+    /// The `q`-quantile (0 <= q <= 1), `None` when empty.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        if self.count == 0 {
+            return None;
+        }
+        let rank = (q.clamp(0.0, 1.0) * (self.count - 1) as f64).floor() as u64;
+        if rank < self.zero {
+            return Some(0.0);
+        }
+        let mut seen = self.zero;
+        for (k, &n) in self.bins.iter().enumerate() {
+            seen += n;
+            if seen > rank {
+                return Some(value_of(self.offset + k as i64));
+            }
+        }
+        self.bins
+            .last()
+            .map(|_| value_of(self.offset + self.bins.len() as i64 - 1))
+    }
+
+    /// Binary form: zero count, number of non-empty bins, then per bin the
+    /// index delta (zigzag) and count, all varints.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        put_uvarint(out, self.zero);
+        let nonzero = self.bins.iter().filter(|&&n| n > 0).count();
+        put_uvarint(out, nonzero as u64);
+        let mut prev = 0i64;
+        for (k, &n) in self.bins.iter().enumerate() {
+            if n > 0 {
+                let i = self.offset + k as i64;
+                put_ivarint(out, i - prev);
+                put_uvarint(out, n);
+                prev = i;
+            }
+        }
+    }
+
+    pub fn decode(r: &mut Reader<'_>) -> Result<LatencySketch> {
+        let mut s = LatencySketch::new();
+        s.zero = r.uvarint("sketch zero count")?;
+        s.count = s.zero;
+        let bins = r.len_prefix("sketch bin count")?;
+        let mut prev = 0i64;
+        for _ in 0..bins {
+            let i = prev
+                .checked_add(r.ivarint("sketch bin index")?)
+                .unwrap_or(i64::MAX);
+            if !(MIN_INDEX..=MAX_INDEX).contains(&i) || (i <= prev && s.count > s.zero) {
+                return Err(crate::error::StorageError::Decode {
+                    what: "sketch bin index",
+                    offset: r.position(),
+                });
+            }
+            let n = r.uvarint("sketch bin count")?;
+            s.count = s.count.saturating_add(n);
+            s.add_index(i, n);
+            prev = i;
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_within_the_relative_bound() {
+        let mut s = LatencySketch::new();
+        let mut vals: Vec<f64> = (1..=10_000).map(|i| (i as f64) * 0.37).collect();
+        for v in &vals {
+            s.add(*v);
+        }
+        vals.sort_by(f64::total_cmp);
+        for q in [0.5, 0.9, 0.95, 0.99] {
+            let exact = vals[((q * (vals.len() - 1) as f64).floor()) as usize];
+            let got = s.quantile(q).unwrap();
+            assert!(
+                (got - exact).abs() <= exact * RELATIVE_ACCURACY * 1.0001,
+                "q={q} {got} vs {exact}"
+            );
+        }
+    }
+
+    #[test]
+    fn merge_equals_adding_everything() {
+        let (mut a, mut b, mut all) = (
+            LatencySketch::new(),
+            LatencySketch::new(),
+            LatencySketch::new(),
+        );
+        for i in 0..500 {
+            let v = 1.0 + (i as f64).powf(1.3);
+            if i % 3 == 0 {
+                a.add(v)
+            } else {
+                b.add(v)
+            }
+            all.add(v);
+        }
+        a.add(0.0);
+        all.add(0.0);
+        a.merge(&b);
+        assert_eq!(a.count(), all.count());
+        for q in [0.0, 0.5, 0.99, 1.0] {
+            assert_eq!(a.quantile(q), all.quantile(q));
+        }
+    }
+
+    #[test]
+    fn encoding_round_trips_and_rejects_garbage() {
+        let mut s = LatencySketch::new();
+        for v in [0.0, 0.5, 3.0, 3.0, 1e6] {
+            s.add(v);
+        }
+        let mut out = Vec::new();
+        s.encode(&mut out);
+        let d = LatencySketch::decode(&mut Reader::new(&out)).unwrap();
+        assert_eq!(d.count(), s.count());
+        assert_eq!(d.quantile(0.5), s.quantile(0.5));
+        assert!(LatencySketch::decode(&mut Reader::new(&[0, 5, 1])).is_err());
+        assert!(LatencySketch::decode(&mut Reader::new(&[0, 1, 0xfe, 0xff, 0x7f, 1])).is_err());
+    }
+}
