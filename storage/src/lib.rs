@@ -24,6 +24,7 @@ pub mod event;
 pub mod query;
 pub mod rollup;
 pub mod scan;
+pub mod segment;
 pub mod sketch;
 pub mod store;
 pub mod types;
