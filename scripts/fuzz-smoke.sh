@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every fuzz target in fuzz/ briefly (cargo-fuzz on stable, no sanitizer).
+# Usage: scripts/fuzz-smoke.sh [seconds-per-target]   (default 20)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:-20}"
+
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+  cargo install cargo-fuzz --locked
+fi
+
+targets=$(cargo fuzz list)
+for t in $targets; do
+  echo "--- fuzz target $t (${secs}s)"
+  cargo fuzz run --sanitizer none "$t" -- -max_total_time="$secs" -rss_limit_mb=2048
+done
