@@ -16,11 +16,14 @@
 
 #![forbid(unsafe_code)]
 
+pub mod active;
+pub mod catalog;
 pub mod codec;
 pub mod column;
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod paths;
 pub mod query;
 pub mod rollup;
 pub mod scan;
@@ -28,6 +31,7 @@ pub mod segment;
 pub mod sketch;
 pub mod store;
 pub mod types;
+pub mod wal;
 
 pub use config::StoreConfig;
 pub use error::{Result, StorageError};
