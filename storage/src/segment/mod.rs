@@ -6,16 +6,22 @@
 //! `scan::ScanUnit`) and checking it (`verify_segment`). It never changes a
 //! file once written.
 
-use std::path::Path;
-use std::sync::Arc;
+pub mod encoding;
+pub mod format;
+mod reader;
+pub mod rollup_build;
+mod writer;
 
-use crate::column::{ColumnKey, ColumnSet, ColumnStats};
-use crate::error::{Result, StorageError};
-use crate::rollup::Rollups;
-use crate::scan::ScanUnit;
-use crate::types::{Micros, PartitionStart, SegmentId, TenantId};
+use crate::types::Micros;
 
 /// How a segment is written.
+///
+/// `write_segment(final_path, id, tenant, partition, chunks, opts)` writes
+/// `<final_path>.tmp`, fsyncs it, renames it to `final_path` and fsyncs the
+/// directory. `chunks` each hold every core column (`ColumnKey::CORE`) and
+/// any attribute columns (a chunk may lack an attribute another has: its
+/// rows read as null). Rows may come in any order; the segment is sorted by
+/// (timestamp, seq).
 #[derive(Debug, Clone)]
 pub struct WriteOptions {
     /// Rows per block (the unit of reading, checksumming and pruning).
@@ -36,75 +42,15 @@ pub struct SegmentSummary {
     pub bytes: u64,
 }
 
-/// Writes `<final_path>.tmp`, fsyncs, renames to `final_path`, fsyncs the directory.
-pub fn write_segment(
-    final_path: &Path,
-    id: SegmentId,
-    tenant: &TenantId,
-    partition: PartitionStart,
-    chunks: &[ColumnSet],
-    opts: &WriteOptions,
-) -> Result<SegmentSummary> {
-    let _ = (final_path, id, tenant, partition, chunks, opts);
-    Err(StorageError::invalid("segment", "writer not built yet"))
-}
+pub use reader::{SegmentReader, verify_segment};
+pub use writer::{tmp_path, write_segment};
 
-/// An open sealed segment.
-pub struct SegmentReader {
-    tenant: TenantId,
-}
-
-impl SegmentReader {
-    pub fn open(path: &Path, id: SegmentId) -> Result<Arc<SegmentReader>> {
-        let _ = (path, id);
-        Err(StorageError::invalid("segment", "reader not built yet"))
+impl WriteOptions {
+    /// The options a store configuration asks for.
+    pub fn from_config(c: &crate::config::StoreConfig) -> WriteOptions {
+        WriteOptions {
+            block_rows: c.block_rows,
+            zstd_level: c.zstd_level,
+        }
     }
-}
-
-impl ScanUnit for SegmentReader {
-    fn tenant(&self) -> &TenantId {
-        &self.tenant
-    }
-    fn describe(&self) -> String {
-        String::new()
-    }
-    fn time_range(&self) -> (Micros, Micros) {
-        (Micros(0), Micros(0))
-    }
-    fn rows(&self) -> u64 {
-        0
-    }
-    fn block_count(&self) -> usize {
-        0
-    }
-    fn block_rows(&self, _block: usize) -> usize {
-        0
-    }
-    fn block_time_range(&self, _block: usize) -> (Micros, Micros) {
-        (Micros(0), Micros(0))
-    }
-    fn column_stats(&self, _block: Option<usize>, _key: &ColumnKey) -> Option<ColumnStats> {
-        None
-    }
-    fn distinct_strings(&self, _key: &ColumnKey) -> Option<&[String]> {
-        None
-    }
-    fn attribute_keys(&self) -> Vec<ColumnKey> {
-        Vec::new()
-    }
-    fn time_sorted(&self) -> bool {
-        true
-    }
-    fn read(&self, _block: usize, _keys: &[ColumnKey]) -> Result<ColumnSet> {
-        Err(StorageError::invalid("segment", "reader not built yet"))
-    }
-    fn rollups(&self) -> Result<Option<Arc<Rollups>>> {
-        Ok(None)
-    }
-}
-
-/// Reads and checks every checksum and structure of the segment at `path`.
-pub fn verify_segment(path: &Path) -> Result<u64> {
-    let _ = path;
-    Err(StorageError::invalid("segment", "verify not built yet"))
 }

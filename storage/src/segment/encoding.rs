@@ -1,0 +1,613 @@
+//! Column chunk encodings: how one column of one block becomes bytes (before
+//! zstd) and back.
+//!
+//! The writer produces every candidate encoding that applies to a column and
+//! keeps the one that is smallest after compression, so the choice follows
+//! the data rather than a guess. Decoders take untrusted bytes: they check
+//! every count against the block's row count and what is left, and never
+//! panic.
+//!
+//! Layouts (all varints are LEB128; "zz" is zigzag):
+//! - nulls section (int and float chunks): uvarint null count; when some but
+//!   not all rows are null, a bitmap of `rows` bits (LSB first, 1 = null).
+//! - int values (of the non-null rows): method byte, then
+//!   `PLAIN` zz-varints, `DELTA` zz-varint of the first value then of each
+//!   wrapping difference, or `PACKED` zz-varint minimum, width byte (0..=64)
+//!   and each `value - min` in `width` bits, LSB first.
+//! - `ENC_INT`: nulls, int values. `ENC_INT_REL_TS`: nulls, int values of
+//!   `value - timestamp` of the same row (received_at).
+//! - `ENC_FLOAT_SCALED`: nulls, decimals byte `d` (0..=MAX_DECIMALS), int
+//!   values of `value * 10^d`; exact (checked bit for bit when encoding).
+//!   `ENC_FLOAT_RAW`: nulls, 8 LE bytes of each value.
+//! - `ENC_STR_DICT`: uvarint dictionary size, each entry length-prefixed,
+//!   then per row uvarint code + 1 (0 = null).
+//!   `ENC_STR_PLAIN`: per row uvarint length + 1 (0 = null), then the bytes.
+//!   `ENC_STR_HEX`: like plain, but lowercase hex strings stored as their
+//!   bytes (half the size): per row uvarint byte count + 1, then the bytes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::codec::{Reader, put_ivarint, put_uvarint};
+use crate::column::{Column, NULL_CODE, NULL_INT, StrColumn};
+use crate::error::{Result, StorageError};
+
+/// The block has no such column (an attribute not seen there): all null.
+pub const ENC_ABSENT: u8 = 0;
+pub const ENC_INT: u8 = 1;
+pub const ENC_INT_REL_TS: u8 = 2;
+pub const ENC_FLOAT_SCALED: u8 = 3;
+pub const ENC_FLOAT_RAW: u8 = 4;
+pub const ENC_STR_DICT: u8 = 5;
+pub const ENC_STR_PLAIN: u8 = 6;
+pub const ENC_STR_HEX: u8 = 7;
+
+const METHOD_PLAIN: u8 = 0;
+const METHOD_DELTA: u8 = 1;
+const METHOD_PACKED: u8 = 2;
+const METHODS: [u8; 3] = [METHOD_PLAIN, METHOD_DELTA, METHOD_PACKED];
+
+/// Most decimals tried for the scaled float encoding: latencies come with
+/// three (milliseconds to the microsecond); six still covers nanoseconds
+/// while `value * 10^6` stays an exact integer for any sane latency.
+const MAX_DECIMALS: u8 = 6;
+/// Scaled floats must stay within f64's exact integer range.
+const MAX_EXACT_INT: f64 = 9_007_199_254_740_992.0;
+
+fn decode_err(what: &'static str, offset: usize) -> StorageError {
+    StorageError::Decode { what, offset }
+}
+
+// ---------- nulls ----------
+
+fn put_nulls(out: &mut Vec<u8>, is_null: &[bool]) {
+    let nulls = is_null.iter().filter(|&&n| n).count();
+    put_uvarint(out, nulls as u64);
+    if nulls > 0 && nulls < is_null.len() {
+        let mut bits = vec![0u8; is_null.len().div_ceil(8)];
+        for (i, _) in is_null.iter().enumerate().filter(|(_, n)| **n) {
+            bits[i / 8] |= 1 << (i % 8);
+        }
+        out.extend_from_slice(&bits);
+    }
+}
+
+/// Reads a nulls section for `rows` rows: per-row null flags.
+fn read_nulls(r: &mut Reader<'_>, rows: usize) -> Result<Vec<bool>> {
+    let at = r.position();
+    let nulls = r.uvarint("null count")?;
+    if nulls > rows as u64 {
+        return Err(decode_err("null count", at));
+    }
+    if nulls == 0 || nulls == rows as u64 {
+        return Ok(vec![nulls > 0; rows]);
+    }
+    let bits = r.take(rows.div_ceil(8), "null bitmap")?;
+    let flags: Vec<bool> = (0..rows)
+        .map(|i| bits[i / 8] & (1 << (i % 8)) != 0)
+        .collect();
+    if flags.iter().filter(|&&n| n).count() as u64 != nulls {
+        return Err(decode_err("null bitmap", at));
+    }
+    Ok(flags)
+}
+
+// ---------- integer value streams ----------
+
+fn bit_width(v: u64) -> u8 {
+    (64 - v.leading_zeros()) as u8
+}
+
+fn put_int_values(out: &mut Vec<u8>, method: u8, vals: &[i64]) {
+    out.push(method);
+    match method {
+        METHOD_DELTA => {
+            let mut prev = 0i64;
+            for &v in vals {
+                put_ivarint(out, v.wrapping_sub(prev));
+                prev = v;
+            }
+        }
+        METHOD_PACKED => {
+            let min = vals.iter().copied().min().unwrap_or(0);
+            let span = vals
+                .iter()
+                .map(|&v| v.wrapping_sub(min) as u64)
+                .max()
+                .unwrap_or(0);
+            let width = bit_width(span);
+            put_ivarint(out, min);
+            out.push(width);
+            let mut acc: u128 = 0;
+            let mut nbits = 0u32;
+            for &v in vals {
+                acc |= u128::from(v.wrapping_sub(min) as u64) << nbits;
+                nbits += u32::from(width);
+                while nbits >= 8 {
+                    out.push(acc as u8);
+                    acc >>= 8;
+                    nbits -= 8;
+                }
+            }
+            if nbits > 0 {
+                out.push(acc as u8);
+            }
+        }
+        _ => {
+            for &v in vals {
+                put_ivarint(out, v);
+            }
+        }
+    }
+}
+
+fn read_int_values(r: &mut Reader<'_>, n: usize) -> Result<Vec<i64>> {
+    let at = r.position();
+    let method = r.u8("int method")?;
+    let mut vals = Vec::with_capacity(n.min(r.remaining().saturating_mul(8) + 8));
+    match method {
+        METHOD_PLAIN => {
+            for _ in 0..n {
+                vals.push(r.ivarint("int value")?);
+            }
+        }
+        METHOD_DELTA => {
+            let mut prev = 0i64;
+            for _ in 0..n {
+                prev = prev.wrapping_add(r.ivarint("int delta")?);
+                vals.push(prev);
+            }
+        }
+        METHOD_PACKED => {
+            let min = r.ivarint("packed minimum")?;
+            let width = r.u8("packed width")?;
+            if width > 64 {
+                return Err(decode_err("packed width", at));
+            }
+            let need = (n as u64 * u64::from(width)).div_ceil(8);
+            if need > r.remaining() as u64 {
+                return Err(decode_err("packed values", r.position()));
+            }
+            let bytes = r.take(need as usize, "packed values")?;
+            let mask: u128 = (1u128 << width) - 1;
+            let mut acc: u128 = 0;
+            let mut nbits = 0u32;
+            let mut next = bytes.iter();
+            for _ in 0..n {
+                while nbits < u32::from(width) {
+                    let b = next.next().copied().unwrap_or(0);
+                    acc |= u128::from(b) << nbits;
+                    nbits += 8;
+                }
+                let v = (acc & mask) as u64;
+                acc >>= width;
+                nbits -= u32::from(width);
+                vals.push(min.wrapping_add(v as i64));
+            }
+        }
+        _ => return Err(decode_err("int method", at)),
+    }
+    Ok(vals)
+}
+
+/// Candidate value streams for `vals`, one per method.
+fn int_value_candidates(prefix: &[u8], vals: &[i64]) -> Vec<Vec<u8>> {
+    METHODS
+        .iter()
+        .map(|&m| {
+            let mut out = prefix.to_vec();
+            put_int_values(&mut out, m, vals);
+            out
+        })
+        .collect()
+}
+
+/// Scatters decoded non-null values into a column of `rows` with `null`
+/// where flagged.
+fn scatter<T: Copy>(flags: &[bool], vals: &[T], null: T) -> Option<Vec<T>> {
+    let mut it = vals.iter();
+    let out: Vec<T> = flags
+        .iter()
+        .map(|&n| if n { Some(null) } else { it.next().copied() })
+        .collect::<Option<Vec<T>>>()?;
+    it.next().is_none().then_some(out)
+}
+
+// ---------- int columns ----------
+
+/// Candidate encodings of an integer column (`NULL_INT` = null). With
+/// `timestamps`, also the encoding relative to each row's timestamp.
+pub fn encode_int(values: &[i64], timestamps: Option<&[i64]>) -> Vec<(u8, Vec<u8>)> {
+    let flags: Vec<bool> = values.iter().map(|&v| v == NULL_INT).collect();
+    let mut prefix = Vec::new();
+    put_nulls(&mut prefix, &flags);
+    let nn: Vec<i64> = values.iter().copied().filter(|&v| v != NULL_INT).collect();
+    let mut out: Vec<(u8, Vec<u8>)> = int_value_candidates(&prefix, &nn)
+        .into_iter()
+        .map(|b| (ENC_INT, b))
+        .collect();
+    if let Some(ts) = timestamps.filter(|ts| ts.len() == values.len()) {
+        let rel: Vec<i64> = values
+            .iter()
+            .zip(ts)
+            .filter(|(v, _)| **v != NULL_INT)
+            .map(|(v, t)| v.wrapping_sub(*t))
+            .collect();
+        for b in int_value_candidates(&prefix, &rel) {
+            out.push((ENC_INT_REL_TS, b));
+        }
+    }
+    out
+}
+
+/// Decodes an integer chunk of `rows` rows. `ENC_INT_REL_TS` needs the
+/// block's timestamps.
+pub fn decode_int(
+    enc: u8,
+    data: &[u8],
+    rows: usize,
+    timestamps: Option<&[i64]>,
+) -> Result<Vec<i64>> {
+    let mut r = Reader::new(data);
+    let flags = read_nulls(&mut r, rows)?;
+    let n = flags.iter().filter(|&&f| !f).count();
+    let mut nn = read_int_values(&mut r, n)?;
+    if enc == ENC_INT_REL_TS {
+        let ts = timestamps
+            .filter(|t| t.len() == rows)
+            .ok_or_else(|| decode_err("timestamps for relative ints", 0))?;
+        let mut base = ts.iter().zip(&flags).filter(|(_, f)| !**f).map(|(t, _)| *t);
+        for v in nn.iter_mut() {
+            *v = v.wrapping_add(base.next().unwrap_or(0));
+        }
+    } else if enc != ENC_INT {
+        return Err(decode_err("int encoding", 0));
+    }
+    if !r.is_empty() {
+        return Err(decode_err("trailing bytes in int chunk", r.position()));
+    }
+    if nn.contains(&NULL_INT) {
+        return Err(decode_err("null sentinel as a value", 0));
+    }
+    scatter(&flags, &nn, NULL_INT).ok_or_else(|| decode_err("int values", r.position()))
+}
+
+// ---------- float columns ----------
+
+/// The fewest decimals that represent every value exactly, if any.
+fn scale_for(vals: &[f64]) -> Option<u8> {
+    (0..=MAX_DECIMALS).find(|&d| {
+        let scale = 10f64.powi(i32::from(d));
+        vals.iter().all(|&v| {
+            let s = (v * scale).round();
+            // Through i64, as the decoder does, so -0.0 is not taken for 0.
+            s.abs() < MAX_EXACT_INT && ((s as i64) as f64 / scale).to_bits() == v.to_bits()
+        })
+    })
+}
+
+/// Candidate encodings of a float column (NaN = null).
+pub fn encode_float(values: &[f64]) -> Vec<(u8, Vec<u8>)> {
+    let flags: Vec<bool> = values.iter().map(|v| v.is_nan()).collect();
+    let mut prefix = Vec::new();
+    put_nulls(&mut prefix, &flags);
+    let nn: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    let mut raw = prefix.clone();
+    for v in &nn {
+        raw.extend_from_slice(&v.to_le_bytes());
+    }
+    let mut out = vec![(ENC_FLOAT_RAW, raw)];
+    if let Some(d) = scale_for(&nn) {
+        let scale = 10f64.powi(i32::from(d));
+        let ints: Vec<i64> = nn.iter().map(|v| (v * scale).round() as i64).collect();
+        prefix.push(d);
+        for b in int_value_candidates(&prefix, &ints) {
+            out.push((ENC_FLOAT_SCALED, b));
+        }
+    }
+    out
+}
+
+pub fn decode_float(enc: u8, data: &[u8], rows: usize) -> Result<Vec<f64>> {
+    let mut r = Reader::new(data);
+    let flags = read_nulls(&mut r, rows)?;
+    let n = flags.iter().filter(|&&f| !f).count();
+    let nn: Vec<f64> = match enc {
+        ENC_FLOAT_RAW => {
+            let mut v = Vec::with_capacity(n.min(r.remaining() / 8));
+            for _ in 0..n {
+                v.push(r.f64_le("float value")?);
+            }
+            v
+        }
+        ENC_FLOAT_SCALED => {
+            let at = r.position();
+            let d = r.u8("float decimals")?;
+            if d > MAX_DECIMALS {
+                return Err(decode_err("float decimals", at));
+            }
+            let scale = 10f64.powi(i32::from(d));
+            read_int_values(&mut r, n)?
+                .into_iter()
+                .map(|i| i as f64 / scale)
+                .collect()
+        }
+        _ => return Err(decode_err("float encoding", 0)),
+    };
+    if !r.is_empty() {
+        return Err(decode_err("trailing bytes in float chunk", r.position()));
+    }
+    if nn.iter().any(|v| v.is_nan()) {
+        return Err(decode_err("NaN as a value", 0));
+    }
+    scatter(&flags, &nn, f64::NAN).ok_or_else(|| decode_err("float values", r.position()))
+}
+
+// ---------- string columns ----------
+
+fn is_hex(s: &str) -> bool {
+    s.len() % 2 == 0
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn hex_nibble(b: u8) -> u8 {
+    if b.is_ascii_digit() {
+        b - b'0'
+    } else {
+        b - b'a' + 10
+    }
+}
+
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// Candidate encodings of a string column (`None` = null).
+pub fn encode_str(values: &[Option<&str>]) -> Vec<(u8, Vec<u8>)> {
+    // Dictionary: sorted distinct values, codes into it.
+    let mut dict: Vec<&str> = values.iter().flatten().copied().collect();
+    dict.sort_unstable();
+    dict.dedup();
+    let index: HashMap<&str, u64> = dict
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (*s, i as u64))
+        .collect();
+    let mut d = Vec::new();
+    put_uvarint(&mut d, dict.len() as u64);
+    for s in &dict {
+        put_uvarint(&mut d, s.len() as u64);
+        d.extend_from_slice(s.as_bytes());
+    }
+    for v in values {
+        put_uvarint(
+            &mut d,
+            v.map_or(0, |s| index.get(s).copied().unwrap_or(0) + 1),
+        );
+    }
+    let mut plain = Vec::new();
+    for v in values {
+        put_uvarint(&mut plain, v.map_or(0, |s| s.len() as u64 + 1));
+        plain.extend_from_slice(v.unwrap_or("").as_bytes());
+    }
+    let mut out = vec![(ENC_STR_DICT, d), (ENC_STR_PLAIN, plain)];
+    if values.iter().flatten().all(|s| is_hex(s)) {
+        let mut hex = Vec::new();
+        for v in values {
+            put_uvarint(&mut hex, v.map_or(0, |s| s.len() as u64 / 2 + 1));
+            for pair in v.unwrap_or("").as_bytes().chunks_exact(2) {
+                hex.push(hex_nibble(pair[0]) << 4 | hex_nibble(pair[1]));
+            }
+        }
+        out.push((ENC_STR_HEX, hex));
+    }
+    out
+}
+
+/// Interns strings into a dictionary in first-seen order.
+struct Interner {
+    dict: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl Interner {
+    fn code(&mut self, s: String) -> u32 {
+        if let Some(&c) = self.index.get(&s) {
+            return c;
+        }
+        let c = self.dict.len() as u32;
+        self.index.insert(s.clone(), c);
+        self.dict.push(s);
+        c
+    }
+}
+
+pub fn decode_str(enc: u8, data: &[u8], rows: usize) -> Result<StrColumn> {
+    let mut r = Reader::new(data);
+    let col = match enc {
+        ENC_STR_DICT => {
+            let n = r.len_prefix("dictionary size")?;
+            let mut dict = Vec::with_capacity(n);
+            for _ in 0..n {
+                dict.push(r.str("dictionary entry")?.to_owned());
+            }
+            let mut codes = Vec::with_capacity(rows.min(r.remaining()));
+            for _ in 0..rows {
+                let at = r.position();
+                let c = r.uvarint("string code")?;
+                if c > n as u64 {
+                    return Err(decode_err("string code", at));
+                }
+                codes.push(if c == 0 { NULL_CODE } else { (c - 1) as u32 });
+            }
+            StrColumn {
+                dict: Arc::new(dict),
+                codes,
+            }
+        }
+        ENC_STR_PLAIN | ENC_STR_HEX => {
+            let mut interner = Interner {
+                dict: Vec::new(),
+                index: HashMap::new(),
+            };
+            let mut codes = Vec::with_capacity(rows.min(r.remaining()));
+            for _ in 0..rows {
+                let at = r.position();
+                let n = r.uvarint("string length")?;
+                if n == 0 {
+                    codes.push(NULL_CODE);
+                    continue;
+                }
+                let len = usize::try_from(n - 1).map_err(|_| decode_err("string length", at))?;
+                let bytes = r.take(len, "string bytes")?;
+                let s = if enc == ENC_STR_HEX {
+                    let mut s = String::with_capacity(len * 2);
+                    for b in bytes {
+                        s.push(HEX_DIGITS[usize::from(b >> 4)] as char);
+                        s.push(HEX_DIGITS[usize::from(b & 15)] as char);
+                    }
+                    s
+                } else {
+                    std::str::from_utf8(bytes)
+                        .map_err(|_| decode_err("string bytes", at))?
+                        .to_owned()
+                };
+                codes.push(interner.code(s));
+            }
+            StrColumn {
+                dict: Arc::new(interner.dict),
+                codes,
+            }
+        }
+        _ => return Err(decode_err("string encoding", 0)),
+    };
+    if !r.is_empty() {
+        return Err(decode_err("trailing bytes in string chunk", r.position()));
+    }
+    Ok(col)
+}
+
+/// Decodes a chunk into a `Column` of the given kind.
+pub fn decode_column(
+    kind: crate::column::ColumnKind,
+    enc: u8,
+    data: &[u8],
+    rows: usize,
+    timestamps: Option<&[i64]>,
+) -> Result<Column> {
+    use crate::column::ColumnKind;
+    match (kind, enc) {
+        (kind, ENC_ABSENT) => Ok(Column::nulls(kind, rows)),
+        (ColumnKind::Int, _) => decode_int(enc, data, rows, timestamps).map(Column::Int),
+        (ColumnKind::Float, _) => decode_float(enc, data, rows).map(Column::Float),
+        (ColumnKind::Str, _) => decode_str(enc, data, rows).map(Column::Str),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn all_int_round_trip(vals: &[i64]) {
+        let ts: Vec<i64> = (0..vals.len() as i64).map(|i| i * 1000 - 7).collect();
+        for (enc, bytes) in encode_int(vals, Some(&ts)) {
+            let got = decode_int(enc, &bytes, vals.len(), Some(&ts)).unwrap();
+            assert_eq!(got, vals, "encoding {enc}");
+        }
+    }
+
+    fn str_round_trip(vals: &[Option<String>]) {
+        let refs: Vec<Option<&str>> = vals.iter().map(|v| v.as_deref()).collect();
+        for (enc, bytes) in encode_str(&refs) {
+            let col = decode_str(enc, &bytes, vals.len()).unwrap();
+            let got: Vec<Option<&str>> = (0..vals.len()).map(|i| col.get(i)).collect();
+            assert_eq!(got, refs, "encoding {enc}");
+        }
+    }
+
+    #[test]
+    fn ints_with_extremes_and_nulls_round_trip() {
+        all_int_round_trip(&[]);
+        all_int_round_trip(&[NULL_INT, NULL_INT]);
+        all_int_round_trip(&[5, 5, 5]);
+        all_int_round_trip(&[i64::MAX, NULL_INT, i64::MIN + 1, 0, -1]);
+    }
+
+    #[test]
+    fn scaled_floats_are_exact_and_others_fall_back_to_raw() {
+        let vals = [138.921, 0.001, 30111.139, f64::NAN, 0.0];
+        let cands = encode_float(&vals);
+        assert!(cands.iter().any(|(e, _)| *e == ENC_FLOAT_SCALED));
+        for (enc, bytes) in cands {
+            let got = decode_float(enc, &bytes, vals.len()).unwrap();
+            for (a, b) in got.iter().zip(&vals) {
+                assert!(a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()));
+            }
+        }
+        let odd = [std::f64::consts::PI, -0.0, 1e300];
+        let cands = encode_float(&odd);
+        assert!(cands.iter().all(|(e, _)| *e == ENC_FLOAT_RAW));
+        let got = decode_float(ENC_FLOAT_RAW, &cands[0].1, 3).unwrap();
+        assert_eq!(got[1].to_bits(), (-0.0f64).to_bits());
+    }
+
+    #[test]
+    fn hex_strings_take_half_the_bytes() {
+        let t = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let cands = encode_str(&[Some(t), None, Some("")]);
+        let hex = cands.iter().find(|(e, _)| *e == ENC_STR_HEX).unwrap();
+        assert_eq!(hex.1.len(), 1 + 16 + 1 + 1);
+        str_round_trip(&[Some(t.into()), None, Some("".into())]);
+        assert!(
+            !encode_str(&[Some("ABCD")])
+                .iter()
+                .any(|(e, _)| *e == ENC_STR_HEX)
+        );
+    }
+
+    #[test]
+    fn decoders_reject_garbage_without_panicking() {
+        for enc in 0..10u8 {
+            for data in [&[][..], &[0xff; 3], &[1, 0, 2, 65], &[0, 2, 200, 1]] {
+                let _ = decode_int(enc, data, 3, None);
+                let _ = decode_float(enc, data, 3);
+                let _ = decode_str(enc, data, 3);
+            }
+        }
+        // A dictionary code past the dictionary.
+        assert!(decode_str(ENC_STR_DICT, &[1, 1, b'a', 3], 1).is_err());
+        // More nulls than rows.
+        assert!(decode_int(ENC_INT, &[9, 0], 2, None).is_err());
+        // Relative ints without timestamps.
+        let c = encode_int(&[1, 2], Some(&[0, 0]));
+        let rel = c.iter().find(|(e, _)| *e == ENC_INT_REL_TS).unwrap();
+        assert!(decode_int(ENC_INT_REL_TS, &rel.1, 2, None).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn any_ints_round_trip(vals in prop::collection::vec(
+            prop_oneof![any::<i64>(), -1000i64..1000, Just(NULL_INT)], 0..200)) {
+            all_int_round_trip(&vals);
+        }
+
+        #[test]
+        fn any_floats_round_trip(vals in prop::collection::vec(
+            prop_oneof![any::<f64>(), (0u32..10_000_000).prop_map(|i| f64::from(i) / 1000.0),
+                        Just(f64::NAN)], 0..200)) {
+            for (enc, bytes) in encode_float(&vals) {
+                let got = decode_float(enc, &bytes, vals.len()).unwrap();
+                for (a, b) in got.iter().zip(&vals) {
+                    prop_assert!(a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()));
+                }
+            }
+        }
+
+        #[test]
+        fn any_strings_round_trip(vals in prop::collection::vec(
+            prop::option::of(prop_oneof![".{0,12}", "[0-9a-f]{0,8}", Just("x".to_string())]),
+            0..100)) {
+            str_round_trip(&vals);
+        }
+    }
+}
