@@ -54,3 +54,6 @@ impl WriteOptions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -184,6 +184,10 @@ impl SegmentReader {
         })
     }
 
+    /// The validated footer (tests and tools look at chunk positions).
+    pub(crate) fn footer(&self) -> &Footer {
+        &self.footer
+    }
     pub fn id(&self) -> SegmentId {
         self.id
     }
