@@ -353,6 +353,10 @@ impl ActiveTenant {
     pub fn since(&self) -> Option<Instant> {
         self.since
     }
+    /// Start (micros) of every partition with rows.
+    pub fn partition_keys(&self) -> impl Iterator<Item = i64> + '_ {
+        self.partitions.keys().copied()
+    }
 
     /// Adds a batch whose first event got sequence number `first_seq`.
     /// Returns the bytes charged. Timestamps must already be validated

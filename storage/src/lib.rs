@@ -20,6 +20,7 @@ pub mod active;
 pub mod catalog;
 pub mod codec;
 pub mod column;
+pub mod compaction;
 pub mod config;
 pub mod error;
 pub mod event;

@@ -1,12 +1,46 @@
-//! The store: the public face of the engine. (API fixed; bodies being built.)
+//! The store: the public face of the engine. It owns the data directory
+//! (locked while open), the WAL writer, every tenant's active segment, the
+//! open sealed segments and the catalog, and keeps them consistent:
+//!
+//! - `append`: WAL (group commit) → the tenant's active segment, in LSN
+//!   order per tenant (`TenantSlot::applied_through` + condvar), so that
+//!   "sealed through LSN n" is always a prefix of the tenant's records.
+//! - seal: freeze a tenant's active rows (they stay visible as "sealing"
+//!   units), write one segment per partition, record segments + sealed-through
+//!   in one catalog transaction, swap the units for segment readers, trim
+//!   the WAL.
+//! - open: lock, clean leftovers (catalog is the truth), open segments,
+//!   replay the WAL records not sealed.
+//!
+//! Lock order (never take an earlier one while holding a later one):
+//! `maintenance` → `TenantSlot::seal_lock` → `view` → `tenants` map →
+//! `TenantSlot::state`. The WAL's own locks are leaves.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::active::{ActiveTenant, ActiveUnit, Frozen};
+use crate::catalog::{Catalog, Change, SegmentMeta, TenantMeta};
+use crate::column::ColumnSet;
 use crate::config::StoreConfig;
-use crate::error::Result;
+use crate::error::{Result, StorageError};
 use crate::event::Event;
-use crate::query::{Query, QueryResult, SearchRequest, SearchResult};
-use crate::types::{Lsn, Micros, TenantId};
+use crate::paths;
+use crate::query::{Query, QueryResult, SearchRequest, SearchResult, TimeRange};
+use crate::scan::ScanUnit;
+use crate::segment::{self, SegmentReader, WriteOptions};
+use crate::types::{Lsn, Micros, SegmentId, TenantId};
+use crate::wal::{self, WalWriter};
+
+/// Largest |timestamp| accepted: 9999-12-31, well inside what partition
+/// arithmetic can handle without overflow. The front door applies the
+/// contract's much tighter window; this only keeps the engine's math sound.
+pub const MAX_ABS_TIMESTAMP: i64 = 253_402_300_800 * Micros::SECOND;
 
 /// A durable acknowledgement of one append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,60 +93,787 @@ impl VerifyReport {
     }
 }
 
+/// One tenant's live state.
+pub(crate) struct TenantSlot {
+    pub(crate) tenant: TenantId,
+    pub(crate) state: Mutex<TenantState>,
+    /// Signalled whenever `applied_through` advances.
+    pub(crate) applied: Condvar,
+    /// One seal (or drop) of this tenant at a time, so sealed-through only
+    /// moves forward and the "sealing" units are unambiguous.
+    pub(crate) seal_lock: Mutex<()>,
+}
+
+pub(crate) struct TenantState {
+    /// Every record of the tenant up to this LSN is in `active` (or sealed).
+    pub(crate) applied_through: u64,
+    pub(crate) active: ActiveTenant,
+}
+
+/// An open sealed segment.
+#[derive(Clone)]
+pub(crate) struct Sealed {
+    pub(crate) meta: SegmentMeta,
+    pub(crate) reader: Arc<SegmentReader>,
+}
+
+/// What queries can see besides active rows. Changed only under its write
+/// lock, so a query never sees rows twice or not at all while they move
+/// from active to sealing to sealed.
+#[derive(Default)]
+pub(crate) struct View {
+    pub(crate) sealed: HashMap<TenantId, BTreeMap<u64, Sealed>>,
+    pub(crate) sealing: HashMap<TenantId, Vec<Arc<ActiveUnit>>>,
+}
+
 pub struct Store {
-    _private: (),
+    pub(crate) config: StoreConfig,
+    pub(crate) dir: PathBuf,
+    /// The flock'ed LOCK file; dropped by `close`.
+    lock: Mutex<Option<File>>,
+    /// `None` after `close` (so the same process can reopen the directory).
+    pub(crate) catalog: Mutex<Option<Catalog>>,
+    pub(crate) wal: WalWriter,
+    tenants: RwLock<HashMap<TenantId, Arc<TenantSlot>>>,
+    pub(crate) view: RwLock<View>,
+    /// In-memory copy of the catalog's per-tenant sealed-through LSNs.
+    sealed_through: Mutex<HashMap<TenantId, u64>>,
+    pub(crate) next_segment_id: AtomicU64,
+    /// Bytes held by all active segments (for `memory_budget`).
+    active_bytes: AtomicUsize,
+    /// Serialises compaction, retention and tenant drops.
+    pub(crate) maintenance: Mutex<()>,
+    closed: AtomicBool,
+    pub(crate) background: Mutex<Option<crate::compaction::Background>>,
+}
+
+fn overlaps(min: Micros, max: Micros, range: &TimeRange) -> bool {
+    min < range.to && max >= range.from
 }
 
 impl Store {
     /// Opens (creating if needed) the store in `config.dir`, replaying the WAL.
     /// Fails with `Locked` if another process has it open.
     pub fn open(config: StoreConfig) -> Result<Arc<Store>> {
-        let _ = config;
-        unimplemented!()
+        if config.partition_micros <= 0 {
+            return Err(StorageError::invalid("partition_micros", "must be > 0"));
+        }
+        let dir = config.dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
+        let lock = lock_dir(&dir)?;
+        let catalog = Catalog::open(&paths::catalog_file(&dir))?;
+        let state = catalog.load()?;
+        remove_leftovers(&dir, &state.segments)?;
+
+        let mut view = View::default();
+        for meta in &state.segments {
+            let Some(tenant) = meta.tenant_id() else {
+                tracing::error!(
+                    segment = meta.id,
+                    "catalog names an invalid tenant; segment skipped"
+                );
+                continue;
+            };
+            match SegmentReader::open(&meta.path(&dir), meta.segment_id()) {
+                Ok(reader) => {
+                    view.sealed.entry(tenant).or_default().insert(
+                        meta.id,
+                        Sealed {
+                            meta: meta.clone(),
+                            reader,
+                        },
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(segment = meta.id, file = %meta.file, error = %e,
+                        "cannot open segment; it is left out of queries (see `check`)");
+                }
+            }
+        }
+
+        let sealed_through: HashMap<TenantId, u64> = state
+            .tenants
+            .iter()
+            .map(|(t, m)| (t.clone(), m.sealed_through))
+            .collect();
+        let mut slots: HashMap<TenantId, Arc<TenantSlot>> = HashMap::new();
+        let pm = config.partition_micros;
+        let mut replayed_bytes = 0usize;
+        let outcome = wal::replay(&dir, |rec| {
+            if rec.lsn.0 <= sealed_through.get(&rec.tenant).copied().unwrap_or(0) {
+                return Ok(());
+            }
+            if rec
+                .events
+                .iter()
+                .any(|e| e.timestamp.0.abs() > MAX_ABS_TIMESTAMP)
+            {
+                tracing::error!(
+                    lsn = rec.lsn.0,
+                    "WAL record with an impossible timestamp skipped"
+                );
+                return Ok(());
+            }
+            let slot = slots
+                .entry(rec.tenant.clone())
+                .or_insert_with(|| new_slot(&rec.tenant));
+            let mut st = slot.state.lock();
+            replayed_bytes += st.active.insert(&rec.events, rec.first_seq, pm);
+            st.applied_through = rec.lsn.0;
+            Ok(())
+        })?;
+        let max_sealed = sealed_through.values().copied().max().unwrap_or(0);
+        let next_lsn = outcome
+            .max_lsn
+            .max(max_sealed)
+            .max(state.next_lsn.saturating_sub(1))
+            + 1;
+        let next_seq = outcome.next_seq.max(state.next_seq).max(1);
+        tracing::info!(
+            records = outcome.applied,
+            next_lsn,
+            next_seq,
+            "WAL replayed"
+        );
+        let wal = WalWriter::new(
+            &dir,
+            config.wal_file_bytes,
+            next_lsn,
+            next_seq,
+            outcome.files,
+        );
+
+        let store = Arc::new(Store {
+            dir,
+            lock: Mutex::new(Some(lock)),
+            catalog: Mutex::new(Some(catalog)),
+            wal,
+            tenants: RwLock::new(slots),
+            view: RwLock::new(view),
+            sealed_through: Mutex::new(sealed_through),
+            next_segment_id: AtomicU64::new(state.next_segment_id),
+            active_bytes: AtomicUsize::new(replayed_bytes),
+            maintenance: Mutex::new(()),
+            closed: AtomicBool::new(false),
+            background: Mutex::new(None),
+            config,
+        });
+        store.trim_wal();
+        if store.config.background {
+            crate::compaction::start_background(&store);
+        } else {
+            store.seal_over_limits();
+        }
+        Ok(store)
     }
+
     /// Appends a batch for `tenant`. Returns once the batch is fsynced (group
-    /// commit). Thread-safe; many callers append at once.
+    /// commit). Thread-safe; many callers append at once. An empty batch
+    /// writes nothing and answers `count: 0`.
     pub fn append(&self, tenant: &TenantId, events: &[Event]) -> Result<Ack> {
-        let _ = (tenant, events);
-        unimplemented!()
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StorageError::Closed);
+        }
+        if events.is_empty() {
+            return Ok(Ack {
+                lsn: Lsn(self.wal.durable_lsn()),
+                first_seq: 0,
+                count: 0,
+            });
+        }
+        let count = u32::try_from(events.len())
+            .map_err(|_| StorageError::invalid("batch", "more than 2^32 events"))?;
+        if let Some(i) = events
+            .iter()
+            .position(|e| e.timestamp.0.abs() > MAX_ABS_TIMESTAMP)
+        {
+            return Err(StorageError::invalid(
+                "timestamp",
+                format!("event {i}: {} is outside years 0..9999", e_ts(&events[i])),
+            ));
+        }
+        let encoded = wal::encode_events(events);
+        let slot = self.slot(tenant);
+        let (ticket, durable) = self.wal.append(tenant, encoded)?;
+        let need_seal = {
+            let mut st = slot.state.lock();
+            // Apply in LSN order per tenant (see the module doc).
+            while st.applied_through < ticket.prev_lsn {
+                slot.applied.wait(&mut st);
+            }
+            if durable.is_ok() {
+                let added =
+                    st.active
+                        .insert(events, ticket.first_seq, self.config.partition_micros);
+                self.active_bytes.fetch_add(added, Ordering::Relaxed);
+            }
+            st.applied_through = st.applied_through.max(ticket.lsn);
+            slot.applied.notify_all();
+            st.active.rows() >= self.config.seal_rows || st.active.bytes() >= self.config.seal_bytes
+        };
+        durable?;
+        if need_seal {
+            self.request_seal(&slot);
+        }
+        if self.active_bytes.load(Ordering::Relaxed) > self.config.memory_budget {
+            self.request_budget_seal();
+        }
+        Ok(Ack {
+            lsn: Lsn(ticket.lsn),
+            first_seq: ticket.first_seq,
+            count,
+        })
     }
+
     pub fn query(&self, q: &Query) -> Result<QueryResult> {
-        let _ = q;
-        unimplemented!()
+        let units = self.units(&q.tenants, q.range);
+        crate::query::engine::execute(&units, q)
     }
+
     pub fn search(&self, req: &SearchRequest) -> Result<SearchResult> {
-        let _ = req;
-        unimplemented!()
+        let units = self.units(std::slice::from_ref(&req.tenant), req.range);
+        crate::query::engine::search(&units, req)
     }
+
+    /// Every scan unit (sealed segments, rows being sealed, active rows) of
+    /// `tenants` that may hold rows in `range`.
+    pub fn units(&self, tenants: &[TenantId], range: TimeRange) -> Vec<Arc<dyn ScanUnit>> {
+        let mut out: Vec<Arc<dyn ScanUnit>> = Vec::new();
+        let view = self.view.read();
+        let slots = self.tenants.read();
+        for t in tenants {
+            if let Some(segs) = view.sealed.get(t) {
+                for s in segs.values() {
+                    if overlaps(Micros(s.meta.min_ts), Micros(s.meta.max_ts), &range) {
+                        out.push(s.reader.clone());
+                    }
+                }
+            }
+            if let Some(units) = view.sealing.get(t) {
+                for u in units {
+                    let (lo, hi) = u.time_range();
+                    if overlaps(lo, hi, &range) {
+                        out.push(u.clone());
+                    }
+                }
+            }
+            if let Some(slot) = slots.get(t) {
+                let mut st = slot.state.lock();
+                for u in st
+                    .active
+                    .snapshot(t, range.from, range.to, self.config.partition_micros)
+                {
+                    let (lo, hi) = u.time_range();
+                    if overlaps(lo, hi, &range) {
+                        out.push(u);
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Drops whole partitions of `tenant` that end at or before `cutoff`. Returns partitions dropped.
     pub fn drop_before(&self, tenant: &TenantId, cutoff: Micros) -> Result<u64> {
-        let _ = (tenant, cutoff);
-        unimplemented!()
+        crate::compaction::drop_before(self, tenant, cutoff)
     }
+
     /// Removes every event of `tenant` (tenant deletion).
     pub fn drop_tenant(&self, tenant: &TenantId) -> Result<()> {
-        let _ = tenant;
-        unimplemented!()
+        crate::compaction::drop_tenant(self, tenant)
     }
+
     /// Seals every active segment now (tests, benchmarks, shutdown).
     pub fn seal_all(&self) -> Result<()> {
-        unimplemented!()
+        let slots: Vec<Arc<TenantSlot>> = self.tenants.read().values().cloned().collect();
+        let mut first_err = None;
+        for slot in slots {
+            if let Err(e) = self.seal_tenant(&slot) {
+                tracing::warn!(tenant = %slot.tenant, error = %e, "seal failed");
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
     }
+
     /// Runs one compaction pass over every partition that needs it.
     pub fn compact(&self) -> Result<u64> {
-        unimplemented!()
+        crate::compaction::compact(self)
     }
+
     pub fn stats(&self) -> StoreStats {
-        unimplemented!()
+        let mut per: BTreeMap<TenantId, (TenantStats, HashSet<i64>)> = BTreeMap::new();
+        {
+            let view = self.view.read();
+            for (t, segs) in &view.sealed {
+                let (ts, parts) = per.entry(t.clone()).or_default();
+                for s in segs.values() {
+                    ts.sealed_segments += 1;
+                    ts.sealed_rows += s.meta.rows;
+                    ts.sealed_bytes += s.meta.bytes;
+                    parts.insert(s.meta.partition);
+                }
+            }
+        }
+        for (t, slot) in self.tenants.read().iter() {
+            let st = slot.state.lock();
+            if st.active.is_empty() {
+                continue;
+            }
+            let (ts, parts) = per.entry(t.clone()).or_default();
+            ts.active_rows += st.active.rows() as u64;
+            ts.active_bytes += st.active.bytes() as u64;
+            parts.extend(st.active.partition_keys());
+        }
+        let (fsyncs, fsync_seconds_total) = self.wal.fsyncs();
+        StoreStats {
+            tenants: per
+                .into_iter()
+                .map(|(t, (mut s, parts))| {
+                    s.tenant = Some(t);
+                    s.partitions = parts.len() as u64;
+                    s
+                })
+                .collect(),
+            wal_bytes: self.wal.wal_bytes(),
+            durable_lsn: Lsn(self.wal.durable_lsn()),
+            fsyncs,
+            fsync_seconds_total,
+            disk_full: self.wal.disk_full(),
+        }
     }
+
     /// Seals what is active, stops background threads, releases the lock.
+    /// Appends afterwards answer `Closed`; reads of what was sealed still work.
     pub fn close(&self) -> Result<()> {
-        unimplemented!()
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.wal.close();
+        crate::compaction::stop_background(self);
+        let sealed = self.seal_all();
+        self.trim_wal();
+        *self.catalog.lock() = None;
+        *self.lock.lock() = None;
+        sealed
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    // ---- internals -------------------------------------------------------
+
+    pub(crate) fn slot(&self, tenant: &TenantId) -> Arc<TenantSlot> {
+        if let Some(s) = self.tenants.read().get(tenant) {
+            return s.clone();
+        }
+        self.tenants
+            .write()
+            .entry(tenant.clone())
+            .or_insert_with(|| new_slot(tenant))
+            .clone()
+    }
+
+    pub(crate) fn slots(&self) -> Vec<Arc<TenantSlot>> {
+        self.tenants.read().values().cloned().collect()
+    }
+
+    /// A tenant crossed a size limit: seal it now (no background thread) or
+    /// let the background thread do it (so the append is not delayed).
+    fn request_seal(&self, slot: &Arc<TenantSlot>) {
+        if !crate::compaction::request_seal(self, &slot.tenant)
+            && let Err(e) = self.seal_tenant(slot)
+        {
+            tracing::warn!(tenant = %slot.tenant, error = %e, "seal failed");
+        }
+    }
+
+    fn request_budget_seal(&self) {
+        if !crate::compaction::request_budget(self) {
+            self.seal_over_budget();
+        }
+    }
+
+    /// Seals the largest tenants until active memory is under the budget.
+    pub(crate) fn seal_over_budget(&self) {
+        while self.active_bytes.load(Ordering::Relaxed) > self.config.memory_budget {
+            let largest = self
+                .slots()
+                .into_iter()
+                .map(|s| {
+                    let b = s.state.lock().active.bytes();
+                    (b, s)
+                })
+                .max_by_key(|(b, _)| *b);
+            match largest {
+                Some((b, slot)) if b > 0 => {
+                    if let Err(e) = self.seal_tenant(&slot) {
+                        tracing::warn!(tenant = %slot.tenant, error = %e, "seal for memory budget failed");
+                        return;
+                    }
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// Seals tenants over the row/byte limits, then enforces the budget.
+    pub(crate) fn seal_over_limits(&self) {
+        for slot in self.slots() {
+            let over = {
+                let st = slot.state.lock();
+                st.active.rows() >= self.config.seal_rows
+                    || st.active.bytes() >= self.config.seal_bytes
+            };
+            if over && let Err(e) = self.seal_tenant(&slot) {
+                tracing::warn!(tenant = %slot.tenant, error = %e, "seal failed");
+            }
+        }
+        self.seal_over_budget();
+    }
+
+    /// Seals tenants whose oldest active row is older than `seal_age`.
+    pub(crate) fn seal_aged(&self) {
+        for slot in self.slots() {
+            let old = slot
+                .state
+                .lock()
+                .active
+                .since()
+                .is_some_and(|t| t.elapsed() >= self.config.seal_age);
+            if old && let Err(e) = self.seal_tenant(&slot) {
+                tracing::warn!(tenant = %slot.tenant, error = %e, "seal by age failed");
+            }
+        }
+    }
+
+    /// Seals every active row of one tenant. Returns segments written.
+    pub(crate) fn seal_tenant(&self, slot: &Arc<TenantSlot>) -> Result<u64> {
+        let _one_seal = slot.seal_lock.lock();
+        let tenant = &slot.tenant;
+        let (frozen, through, bytes) = {
+            let mut view = self.view.write();
+            let mut st = slot.state.lock();
+            if st.active.is_empty() {
+                return Ok(0);
+            }
+            let bytes = st.active.bytes();
+            let frozen = st.active.take_all();
+            let units = frozen
+                .iter()
+                .filter_map(|(p, chunks)| {
+                    ActiveUnit::new(tenant.clone(), *p, chunks.clone(), "sealing")
+                })
+                .map(Arc::new)
+                .collect();
+            view.sealing.insert(tenant.clone(), units);
+            self.active_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            (frozen, st.applied_through, bytes)
+        };
+        match self.write_and_record(tenant, &frozen, through) {
+            Ok(sealed) => {
+                let n = sealed.len() as u64;
+                let mut view = self.view.write();
+                view.sealing.remove(tenant);
+                let segs = view.sealed.entry(tenant.clone()).or_default();
+                for s in sealed {
+                    segs.insert(s.meta.id, s);
+                }
+                drop(view);
+                self.sealed_through.lock().insert(tenant.clone(), through);
+                self.trim_wal();
+                Ok(n)
+            }
+            Err(e) => {
+                let mut view = self.view.write();
+                let mut st = slot.state.lock();
+                view.sealing.remove(tenant);
+                st.active.restore(frozen);
+                self.active_bytes.fetch_add(bytes, Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes one segment per partition and records them with the tenant's
+    /// new sealed-through LSN in one catalog transaction.
+    fn write_and_record(
+        &self,
+        tenant: &TenantId,
+        frozen: &Frozen,
+        through: u64,
+    ) -> Result<Vec<Sealed>> {
+        let mut done: Vec<Sealed> = Vec::new();
+        let res = (|| {
+            for (p, chunks) in frozen {
+                let sets: Vec<ColumnSet> = chunks.iter().map(|c| c.set.clone()).collect();
+                if sets.iter().all(|s| s.rows == 0) {
+                    continue;
+                }
+                let id = SegmentId(self.next_segment_id.fetch_add(1, Ordering::Relaxed));
+                done.push(self.write_segment_file(tenant, *p, id, &sets, 0)?);
+            }
+            self.commit(&Change {
+                add: done.iter().map(|s| s.meta.clone()).collect(),
+                tenants: vec![(
+                    tenant.clone(),
+                    TenantMeta {
+                        sealed_through: through,
+                    },
+                )],
+                ..self.marks()
+            })
+        })();
+        match res {
+            Ok(()) => Ok(done),
+            Err(e) => {
+                for s in &done {
+                    let _ = std::fs::remove_file(s.meta.path(&self.dir));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes (and opens) one segment file; not yet in the catalog.
+    pub(crate) fn write_segment_file(
+        &self,
+        tenant: &TenantId,
+        partition: crate::types::PartitionStart,
+        id: SegmentId,
+        sets: &[ColumnSet],
+        level: u32,
+    ) -> Result<Sealed> {
+        let rel = paths::segment_rel_path(tenant, partition, id);
+        let path = self.dir.join(&rel);
+        if let Some(parent) = path.parent() {
+            ensure_dir(parent)?;
+        }
+        let opts = WriteOptions {
+            block_rows: self.config.block_rows,
+            zstd_level: self.config.zstd_level,
+        };
+        let summary = segment::write_segment(&path, id, tenant, partition, sets, &opts)?;
+        let reader = match SegmentReader::open(&path, id) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
+        };
+        Ok(Sealed {
+            meta: SegmentMeta {
+                id: id.0,
+                tenant: tenant.as_str().to_owned(),
+                partition: partition.0.0,
+                file: rel.to_string_lossy().into_owned(),
+                rows: summary.rows,
+                min_ts: summary.min_ts.0,
+                max_ts: summary.max_ts.0,
+                min_seq: summary.min_seq,
+                max_seq: summary.max_seq,
+                bytes: summary.bytes,
+                level,
+            },
+            reader,
+        })
+    }
+
+    /// The high-water marks every catalog change carries.
+    pub(crate) fn marks(&self) -> Change {
+        Change {
+            next_segment_id: self.next_segment_id.load(Ordering::Relaxed),
+            next_seq: self.wal.next_seq(),
+            next_lsn: self.wal.next_lsn(),
+            ..Change::default()
+        }
+    }
+
+    pub(crate) fn commit(&self, change: &Change) -> Result<()> {
+        match self.catalog.lock().as_ref() {
+            Some(c) => c.commit(change),
+            None => Err(StorageError::Closed),
+        }
+    }
+
+    pub(crate) fn set_sealed_through(&self, tenant: &TenantId, lsn: u64) {
+        self.sealed_through.lock().insert(tenant.clone(), lsn);
+    }
+
+    pub(crate) fn note_active_removed(&self, bytes: usize) {
+        self.active_bytes.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// Deletes WAL files whose records are all sealed.
+    pub(crate) fn trim_wal(&self) {
+        let st = self.sealed_through.lock();
+        let removed = self.wal.trim(|t| st.get(t).copied().unwrap_or(0));
+        if removed > 0 {
+            tracing::debug!(removed, "WAL files trimmed");
+        }
     }
 }
 
-/// Checks every checksum of the store in `dir` without opening it for writing.
+impl Drop for Store {
+    fn drop(&mut self) {
+        // Without `close` this is like a crash: the WAL holds what is active.
+        crate::compaction::stop_background_no_join(self);
+    }
+}
+
+fn e_ts(e: &Event) -> i64 {
+    e.timestamp.0
+}
+
+fn new_slot(tenant: &TenantId) -> Arc<TenantSlot> {
+    Arc::new(TenantSlot {
+        tenant: tenant.clone(),
+        state: Mutex::new(TenantState {
+            applied_through: 0,
+            active: ActiveTenant::default(),
+        }),
+        applied: Condvar::new(),
+        seal_lock: Mutex::new(()),
+    })
+}
+
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = paths::lock_file(dir);
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StorageError::io(&path, e))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StorageError::Locked(dir.to_path_buf())),
+        Err(std::fs::TryLockError::Error(e)) => Err(StorageError::io(&path, e)),
+    }
+}
+
+/// Creates `dir` (and parents) and fsyncs each new entry's parent, so a
+/// segment's directory survives a crash together with the segment.
+pub(crate) fn ensure_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        ensure_dir(parent)?;
+    }
+    match std::fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(StorageError::io(dir, e)),
+    }
+    if let Some(parent) = dir.parent() {
+        wal::writer::sync_dir(parent)?;
+    }
+    Ok(())
+}
+
+/// The catalog is the source of truth: `*.tmp` files and segment files it
+/// does not list are leftovers of a crash (or of a drop interrupted after
+/// its commit) and are removed, as are directories left empty.
+fn remove_leftovers(dir: &Path, segments: &[SegmentMeta]) -> Result<()> {
+    let known: HashSet<PathBuf> = segments.iter().map(|s| s.path(dir)).collect();
+    let root = paths::tenants_dir(dir);
+    let mut removed = 0u64;
+    for tenant in read_dir_paths(&root)? {
+        if !tenant.is_dir() {
+            continue;
+        }
+        for part in read_dir_paths(&tenant)? {
+            if !part.is_dir() {
+                continue;
+            }
+            for f in read_dir_paths(&part)? {
+                let stale = paths::is_tmp(&f) || (paths::is_segment(&f) && !known.contains(&f));
+                if stale {
+                    std::fs::remove_file(&f).map_err(|e| StorageError::io(&f, e))?;
+                    removed += 1;
+                }
+            }
+            // Fails (harmlessly) unless empty.
+            let _ = std::fs::remove_dir(&part);
+        }
+        let _ = std::fs::remove_dir(&tenant);
+    }
+    for f in read_dir_paths(&paths::wal_dir(dir))? {
+        if paths::is_tmp(&f) {
+            std::fs::remove_file(&f).map_err(|e| StorageError::io(&f, e))?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(removed, "removed leftover files not in the catalog");
+    }
+    Ok(())
+}
+
+fn read_dir_paths(dir: &Path) -> Result<Vec<PathBuf>> {
+    match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .map(|e| e.map(|e| e.path()).map_err(|e| StorageError::io(dir, e)))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(StorageError::io(dir, e)),
+    }
+}
+
+/// Checks every checksum of the store in `dir` without opening it for
+/// writing: every WAL record, the catalog, every segment it lists (each
+/// block, via `segment::verify_segment`) and that the files match it.
 pub fn verify(dir: &std::path::Path) -> Result<VerifyReport> {
-    let _ = dir;
-    unimplemented!()
+    let mut report = VerifyReport::default();
+    if !dir.is_dir() {
+        return Err(StorageError::invalid(
+            "data directory",
+            format!("{} is not a directory", dir.display()),
+        ));
+    }
+    let (wal_files, _records, wal_problems) = wal::verify_wal(dir)?;
+    report.files_checked += wal_files;
+    report.problems.extend(wal_problems);
+    let cat_path = paths::catalog_file(dir);
+    if !cat_path.exists() {
+        return Ok(report);
+    }
+    report.files_checked += 1;
+    let state = match crate::catalog::load_read_only(&cat_path) {
+        Ok(s) => s,
+        Err(e) => {
+            report.problems.push(format!("{}: {e}", cat_path.display()));
+            return Ok(report);
+        }
+    };
+    for meta in &state.segments {
+        let path = meta.path(dir);
+        report.files_checked += 1;
+        match std::fs::metadata(&path) {
+            Err(e) => {
+                report.problems.push(format!(
+                    "segment {} ({}): listed in the catalog but unreadable: {e}",
+                    meta.id, meta.file
+                ));
+                continue;
+            }
+            Ok(m) if m.len() != meta.bytes => report.problems.push(format!(
+                "segment {} ({}): {} bytes on disk, catalog says {}",
+                meta.id,
+                meta.file,
+                m.len(),
+                meta.bytes
+            )),
+            Ok(_) => {}
+        }
+        match segment::verify_segment(&path) {
+            Ok(blocks) => report.blocks_checked += blocks,
+            Err(e) => report
+                .problems
+                .push(format!("segment {} ({}): {e}", meta.id, meta.file)),
+        }
+    }
+    Ok(report)
 }
