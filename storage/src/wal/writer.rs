@@ -302,31 +302,45 @@ impl WalWriter {
         Ok(())
     }
 
-    /// Deletes every file (but the one being written) whose records are all
-    /// sealed, per `sealed_through(tenant)`. Returns the number deleted.
+    /// Deletes every file whose records are all sealed, per
+    /// `sealed_through(tenant)`. The file being written goes too when no
+    /// write is running (the next group then starts a new file), so a
+    /// store that sealed everything replays nothing. Returns files deleted.
     pub fn trim(&self, sealed_through: impl Fn(&TenantId) -> u64) -> u64 {
         let mut files = self.files.lock();
-        let current = files.len().saturating_sub(1);
         let mut removed = 0;
         let mut keep = Vec::with_capacity(files.len());
-        for (i, f) in files.drain(..).enumerate() {
+        for f in files.drain(..) {
             let sealed = f
                 .tenant_max
                 .iter()
                 .all(|(t, &max)| sealed_through(t) >= max);
-            let is_current = i == current && self.io.is_locked_or_current(&f.path);
-            if sealed && !is_current {
-                match std::fs::remove_file(&f.path) {
-                    Ok(()) => {
-                        removed += 1;
-                        continue;
-                    }
-                    Err(e) => {
-                        tracing::warn!(path = %f.path.display(), error = %e, "cannot delete WAL file")
-                    }
+            if !sealed {
+                keep.push(f);
+                continue;
+            }
+            // Never take the file from under a running write; the io lock
+            // is held for the whole write, so try_lock tells.
+            let Some(mut io) = self.io.try_lock() else {
+                keep.push(f);
+                continue;
+            };
+            if io.file.is_some() && io.path == f.path {
+                if f.tenant_max.is_empty() {
+                    // Just created, nothing in it yet.
+                    keep.push(f);
+                    continue;
+                }
+                io.file = None;
+            }
+            drop(io);
+            match std::fs::remove_file(&f.path) {
+                Ok(()) => removed += 1,
+                Err(e) => {
+                    tracing::warn!(path = %f.path.display(), error = %e, "cannot delete WAL file");
+                    keep.push(f);
                 }
             }
-            keep.push(f);
         }
         *files = keep;
         removed
@@ -373,20 +387,6 @@ impl WalWriter {
 
     pub fn disk_full(&self) -> bool {
         self.disk_full.load(Ordering::Relaxed)
-    }
-}
-
-trait CurrentFile {
-    fn is_locked_or_current(&self, path: &Path) -> bool;
-}
-
-impl CurrentFile for Mutex<Io> {
-    /// The file being written must stay, whether or not a write is running.
-    fn is_locked_or_current(&self, path: &Path) -> bool {
-        match self.try_lock() {
-            Some(io) => io.file.is_some() && io.path == path,
-            None => true,
-        }
     }
 }
 
