@@ -1,21 +1,188 @@
 //! Entry points of the query engine: aggregate queries and newest-first
 //! search over a set of `ScanUnit`s.
+//!
+//! `execute` prunes units by time and statistics, answers units that lie
+//! wholly inside the range from their rollups when the query allows it, and
+//! scans the rest block by block, in parallel across units. The engine owns
+//! no data and no locks: callers hand it the units to read.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
-use crate::error::{Result, StorageError};
-use crate::query::model::{Query, QueryResult, SearchRequest, SearchResult};
+use crate::column::{Column, ColumnKey};
+use crate::error::Result;
+use crate::query::aggregate::{AggPlan, Feed, GroupTable};
+use crate::query::filter::{BlockStats, Filter, UnitStats};
+use crate::query::model::{Query, QueryResult, QueryStats, SearchRequest, SearchResult};
+use crate::query::rollup_plan::{self, Table};
 use crate::scan::ScanUnit;
+
+/// Most worker threads one query uses. The appliance runs on small
+/// machines where ingest shares the cores; more threads than cores only
+/// adds merge work.
+pub const MAX_QUERY_THREADS: usize = 8;
+
+/// Everything a worker needs to answer its share of units.
+struct Ctx<'a> {
+    q: &'a Query,
+    filter: Filter,
+    plan: AggPlan,
+    rollup: Option<Table>,
+    /// Columns the row path reads (filter + plan), without `Timestamp`
+    /// unless something needs it.
+    keys: Vec<ColumnKey>,
+}
 
 /// Answers an aggregate query over `units` (already restricted to the
 /// query's tenants by the caller; pruned by time here).
 pub fn execute(units: &[Arc<dyn ScanUnit>], q: &Query) -> Result<QueryResult> {
-    let _ = (units, q);
-    Err(StorageError::invalid("query", "engine under construction"))
+    let started = Instant::now();
+    let filter = Filter::compile(&q.filter)?;
+    let plan = AggPlan::new(q)?;
+    let rollup = rollup_plan::choose(q, &filter);
+    let mut keys = plan.columns.clone();
+    filter.keys(&mut keys);
+    let ctx = Ctx {
+        q,
+        filter,
+        plan,
+        rollup,
+        keys,
+    };
+
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_QUERY_THREADS)
+        .min(units.len().max(1));
+    let (table, mut stats) = if threads <= 1 {
+        run_worker(&ctx, units, &AtomicUsize::new(0))?
+    } else {
+        let next = AtomicUsize::new(0);
+        let parts: Vec<Result<(GroupTable<'_>, QueryStats)>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| s.spawn(|| run_worker(&ctx, units, &next)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| match h.join() {
+                    Ok(r) => r,
+                    Err(p) => std::panic::resume_unwind(p),
+                })
+                .collect()
+        });
+        let mut merged: Option<(GroupTable<'_>, QueryStats)> = None;
+        for part in parts {
+            let (t, s) = part?;
+            match &mut merged {
+                None => merged = Some((t, s)),
+                Some((mt, ms)) => {
+                    mt.merge(t);
+                    add_stats(ms, &s);
+                }
+            }
+        }
+        merged.unwrap_or_else(|| (GroupTable::new(&ctx.plan), QueryStats::default()))
+    };
+    let (columns, rows, truncated) = table.finish()?;
+    stats.truncated = truncated;
+    stats.elapsed_micros = started.elapsed().as_micros() as u64;
+    Ok(QueryResult {
+        columns,
+        rows,
+        stats,
+    })
+}
+
+fn add_stats(a: &mut QueryStats, b: &QueryStats) {
+    a.scanned_rows += b.scanned_rows;
+    a.segments_scanned += b.segments_scanned;
+    a.segments_pruned += b.segments_pruned;
+    a.segments_from_rollups += b.segments_from_rollups;
+}
+
+/// Takes units off the shared counter until none are left.
+fn run_worker<'c>(
+    ctx: &'c Ctx<'_>,
+    units: &[Arc<dyn ScanUnit>],
+    next: &AtomicUsize,
+) -> Result<(GroupTable<'c>, QueryStats)> {
+    let mut table = GroupTable::new(&ctx.plan);
+    let mut stats = QueryStats::default();
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(unit) = units.get(i) else {
+            break;
+        };
+        scan_unit(ctx, unit.as_ref(), &mut table, &mut stats)?;
+    }
+    Ok((table, stats))
+}
+
+fn scan_unit(
+    ctx: &Ctx<'_>,
+    unit: &dyn ScanUnit,
+    table: &mut GroupTable<'_>,
+    stats: &mut QueryStats,
+) -> Result<()> {
+    let range = ctx.q.range;
+    let (lo, hi) = unit.time_range();
+    let tenant = unit.tenant().as_str();
+    if hi < range.from || lo >= range.to || !ctx.filter.may_match(&UnitStats::new(unit), tenant) {
+        stats.segments_pruned += 1;
+        return Ok(());
+    }
+    let whole = range.from <= lo && hi < range.to;
+    if let (true, Some(t)) = (whole, ctx.rollup)
+        && let Some(r) = unit.rollups()?
+    {
+        rollup_plan::feed(&r, t, &ctx.filter, tenant, table);
+        stats.segments_from_rollups += 1;
+        return Ok(());
+    }
+    stats.segments_scanned += 1;
+    for b in 0..unit.block_count() {
+        let (blo, bhi) = unit.block_time_range(b);
+        if bhi < range.from || blo >= range.to {
+            continue;
+        }
+        let bs = BlockStats { unit, block: b };
+        if !ctx.filter.may_match(&bs, tenant) {
+            continue;
+        }
+        let inside = range.from <= blo && bhi < range.to;
+        let rows = unit.block_rows(b);
+        if inside && ctx.keys.is_empty() && ctx.plan.counts_only() {
+            // A plain count: the block's row count is the answer.
+            table.add_uniform(rows as u64, tenant);
+            stats.scanned_rows += rows as u64;
+            continue;
+        }
+        let mut keys = ctx.keys.clone();
+        if !inside && !keys.contains(&ColumnKey::Timestamp) {
+            keys.push(ColumnKey::Timestamp);
+        }
+        let cols = unit.read(b, &keys)?;
+        stats.scanned_rows += cols.rows as u64;
+        let mut sel: Vec<u32> = if inside {
+            (0..cols.rows as u32).collect()
+        } else {
+            match cols.get(&ColumnKey::Timestamp) {
+                Some(Column::Int(ts)) => (0..cols.rows as u32)
+                    .filter(|&r| range.contains(crate::types::Micros(ts[r as usize])))
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        ctx.filter.retain(&cols, &mut sel);
+        if !sel.is_empty() {
+            table.add(&cols, &sel, tenant, Feed::Rows);
+        }
+    }
+    Ok(())
 }
 
 /// Newest-first event search with a cursor.
 pub fn search(units: &[Arc<dyn ScanUnit>], req: &SearchRequest) -> Result<SearchResult> {
-    let _ = (units, req);
-    Err(StorageError::invalid("search", "engine under construction"))
+    crate::query::search::search(units, req)
 }

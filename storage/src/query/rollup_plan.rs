@@ -1,0 +1,247 @@
+//! Answering whole units from their rollups instead of their rows.
+//!
+//! A query qualifies when everything it filters and groups on is a rollup
+//! dimension and every aggregation is one a `RollupAgg` carries. A unit
+//! qualifies when it lies entirely inside the query's range. The rollup
+//! table is then presented as a small synthetic block (one row per rollup
+//! row, its dimensions as columns) so the very same filter and group-by code
+//! runs over it; only the accumulation differs (`Feed::Rollup`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::column::{Column, ColumnKey, ColumnSet, NULL_CODE, NULL_INT, StrColumn};
+use crate::query::aggregate::{Feed, GroupTable};
+use crate::query::filter::{Filter, Test};
+use crate::query::model::{AggOp, Field, Query};
+use crate::rollup::{RollupAgg, Rollups};
+use crate::types::Micros;
+
+/// Which rollup table answers a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// `by_minute`: (minute, service, event_type, status class).
+    Minute,
+    /// `by_route`: (service, endpoint, method, event_type, status class).
+    Route,
+}
+
+impl Table {
+    fn dims(self) -> &'static [ColumnKey] {
+        match self {
+            Table::Minute => &[
+                ColumnKey::EventType,
+                ColumnKey::Service,
+                ColumnKey::StatusCode,
+            ],
+            Table::Route => &[
+                ColumnKey::EventType,
+                ColumnKey::Service,
+                ColumnKey::Endpoint,
+                ColumnKey::Method,
+                ColumnKey::StatusCode,
+            ],
+        }
+    }
+}
+
+/// The first status code of each class stands for the whole class in the
+/// synthetic block; class 0 (no status) is null.
+fn class_representative(class: u8) -> i64 {
+    if class == 0 {
+        NULL_INT
+    } else {
+        i64::from(class) * 100
+    }
+}
+
+/// True when `t` (a test on `StatusCode` alone) selects whole status
+/// classes: for each class, all of its codes or none.
+fn selects_whole_classes(t: &Test) -> bool {
+    let mut codes = vec![NULL_INT];
+    codes.extend(100..600);
+    let cols = ColumnSet {
+        rows: codes.len(),
+        columns: [(ColumnKey::StatusCode, Arc::new(Column::Int(codes)))].into(),
+    };
+    let mut sel: Vec<u32> = (0..cols.rows as u32).collect();
+    t.retain(&cols, &mut sel);
+    (1..=5).all(|c: u32| {
+        // Row 1 + k holds code 100 + k.
+        let lo = 1 + (c - 1) * 100;
+        let n = sel.iter().filter(|&&r| (lo..lo + 100).contains(&r)).count();
+        n == 0 || n == 100
+    })
+}
+
+/// The table that can answer `q`, or `None` when rows must be read.
+pub fn choose(q: &Query, filter: &Filter) -> Option<Table> {
+    let latency = |f: &Option<Field>| matches!(f, Some(Field::LatencyMs));
+    let aggs_ok = q.aggregations.iter().all(|a| match a.op {
+        AggOp::Count => a.field.is_none() || latency(&a.field),
+        AggOp::ErrorRate => true,
+        AggOp::Sum
+        | AggOp::Avg
+        | AggOp::Min
+        | AggOp::Max
+        | AggOp::P50
+        | AggOp::P90
+        | AggOp::P95
+        | AggOp::P99 => latency(&a.field),
+        AggOp::CountDistinct => false,
+    });
+    if !aggs_ok {
+        return None;
+    }
+    let table = match q.interval {
+        Some(w) if w % Micros::MINUTE != 0 => return None,
+        Some(_) => Table::Minute,
+        None => Table::Route,
+    };
+    let group_ok = q.group_by.iter().all(|f| match f {
+        Field::EventType | Field::Service | Field::StatusClass | Field::Tenant => true,
+        Field::Endpoint | Field::Method => table == Table::Route,
+        _ => false,
+    });
+    if !group_ok {
+        return None;
+    }
+    let dims = table.dims();
+    let filter_ok = filter.tests.iter().all(|t| {
+        let mut keys = Vec::new();
+        t.keys(&mut keys);
+        keys.iter().all(|k| dims.contains(k))
+            && (!keys.contains(&ColumnKey::StatusCode)
+                || (keys.len() == 1 && selects_whole_classes(t)))
+    });
+    filter_ok.then_some(table)
+}
+
+/// Builds dictionary-coded string columns row by row.
+#[derive(Default)]
+struct StrBuilder {
+    ids: HashMap<String, u32>,
+    dict: Vec<String>,
+    codes: Vec<u32>,
+}
+
+impl StrBuilder {
+    fn push(&mut self, s: Option<&str>) {
+        let code = match s {
+            None => NULL_CODE,
+            Some(s) => match self.ids.get(s) {
+                Some(&c) => c,
+                None => {
+                    let c = self.dict.len() as u32;
+                    self.dict.push(s.to_owned());
+                    self.ids.insert(s.to_owned(), c);
+                    c
+                }
+            },
+        };
+        self.codes.push(code);
+    }
+    fn finish(self) -> Arc<Column> {
+        Arc::new(Column::Str(StrColumn {
+            dict: Arc::new(self.dict),
+            codes: self.codes,
+        }))
+    }
+}
+
+/// The rollup table as a block: its dimensions as columns, plus the
+/// aggregates row for row.
+fn synthetic_block(r: &Rollups, table: Table) -> (ColumnSet, Vec<RollupAgg>) {
+    let mut types = StrBuilder::default();
+    let mut services = StrBuilder::default();
+    let mut endpoints = StrBuilder::default();
+    let (mut status, mut methods, mut minutes) = (Vec::new(), Vec::new(), Vec::new());
+    let mut aggs = Vec::new();
+    match table {
+        Table::Minute => {
+            for (k, a) in &r.by_minute {
+                minutes.push(k.minute.0);
+                types.push(Some(&k.event_type));
+                services.push(k.service.as_deref());
+                status.push(class_representative(k.status_class));
+                aggs.push(a.clone());
+            }
+        }
+        Table::Route => {
+            for (k, a) in &r.by_route {
+                types.push(Some(&k.event_type));
+                services.push(k.service.as_deref());
+                endpoints.push(k.endpoint.as_deref());
+                methods.push(k.method.map_or(NULL_INT, |m| i64::from(m.code())));
+                status.push(class_representative(k.status_class));
+                aggs.push(a.clone());
+            }
+        }
+    }
+    let rows = aggs.len();
+    let mut columns: HashMap<ColumnKey, Arc<Column>> = HashMap::new();
+    columns.insert(ColumnKey::EventType, types.finish());
+    columns.insert(ColumnKey::Service, services.finish());
+    columns.insert(ColumnKey::StatusCode, Arc::new(Column::Int(status)));
+    match table {
+        Table::Minute => {
+            columns.insert(ColumnKey::Timestamp, Arc::new(Column::Int(minutes)));
+        }
+        Table::Route => {
+            columns.insert(ColumnKey::Endpoint, endpoints.finish());
+            columns.insert(ColumnKey::Method, Arc::new(Column::Int(methods)));
+        }
+    }
+    (ColumnSet { rows, columns }, aggs)
+}
+
+/// Folds a unit's rollups into `out` through the query's filter. Returns
+/// the number of rollup rows read.
+pub fn feed(
+    rollups: &Rollups,
+    table: Table,
+    filter: &Filter,
+    tenant: &str,
+    out: &mut GroupTable<'_>,
+) -> u64 {
+    let (cols, aggs) = synthetic_block(rollups, table);
+    let mut sel: Vec<u32> = (0..cols.rows as u32).collect();
+    filter.retain(&cols, &mut sel);
+    out.add(&cols, &sel, tenant, Feed::Rollup(&aggs));
+    cols.rows as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::model::{CmpOp, Predicate, Value};
+
+    fn test_of(p: Predicate) -> Test {
+        crate::query::filter::compile(&p).unwrap()
+    }
+
+    #[test]
+    fn whole_class_status_filters_are_recognised() {
+        let sc = Field::StatusCode;
+        assert!(selects_whole_classes(&test_of(Predicate::Cmp(
+            sc.clone(),
+            CmpOp::Gte,
+            500.0
+        ))));
+        assert!(selects_whole_classes(&test_of(Predicate::Cmp(
+            sc.clone(),
+            CmpOp::Lt,
+            400.0
+        ))));
+        assert!(selects_whole_classes(&test_of(Predicate::StatusClass(4))));
+        assert!(!selects_whole_classes(&test_of(Predicate::Cmp(
+            sc.clone(),
+            CmpOp::Gte,
+            503.0
+        ))));
+        assert!(!selects_whole_classes(&test_of(Predicate::In(
+            sc,
+            vec![Value::Int(500)]
+        ))));
+    }
+}
