@@ -1,9 +1,12 @@
 //! Ingestion: the two ingest endpoints, from request bytes to a durable
 //! acknowledgement. `decode` reads bodies, `validate` types events,
 //! `ratelimit` applies the tenant's limits, `backpressure` bounds the bytes
-//! in flight.
+//! in flight, `handlers` joins them to the store and the observers.
 
 pub mod backpressure;
 pub mod decode;
+pub mod handlers;
 pub mod ratelimit;
 pub mod validate;
+
+pub use handlers::{handle_batch, handle_single};

@@ -1,8 +1,20 @@
 //! Reading events back: search, statistics, the JSON query language and
-//! export, plus the wire forms of times and events they share with
-//! ingestion.
+//! export (contract section 5), plus the wire forms of times and events
+//! they share with ingestion.
+//!
+//! Every handler takes the tenant from the verified credential
+//! (`Principal::require_read`), never from the request.
 
+pub mod export;
 pub mod filters;
+pub mod query;
 pub mod query_lang;
 pub mod render;
+pub mod search;
+pub mod statistics;
 pub mod timeparse;
+
+pub use export::export;
+pub use query::query;
+pub use search::search;
+pub use statistics::statistics;

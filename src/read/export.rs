@@ -1,0 +1,145 @@
+//! `GET /api/v1/export?format=ndjson|csv`: every event matching a search's
+//! filters, streamed with chunked transfer encoding.
+//!
+//! Memory is bounded whatever the size of the export: a blocking task
+//! pages through `Store::search` (newest first, by cursor) one page at a
+//! time and hands each rendered page to the response through a channel of
+//! `CHANNEL_PAGES` slots, so at most that many pages wait for a slow client.
+//! When the client goes away the channel closes and the task stops.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming};
+use hyper::header::{CONTENT_DISPOSITION, CONTENT_TYPE, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use pulsestream_storage::Micros;
+use pulsestream_storage::query::SearchRequest;
+use tokio::sync::mpsc;
+
+use super::filters;
+use super::render::{CSV_HEADER, write_event_csv, write_event_json};
+use super::search::param_errors;
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::http::{self, ApiError, HttpResponse};
+
+/// Events per store page: large enough that per-page overhead (a search
+/// call) is small, small enough that a page is a few hundred KB.
+const PAGE_EVENTS: usize = 1000;
+/// Rendered pages that may wait for the client.
+const CHANNEL_PAGES: usize = 4;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Ndjson,
+    Csv,
+}
+
+/// A response body fed by a channel of chunks.
+struct ChannelBody {
+    rx: mpsc::Receiver<Bytes>,
+}
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        self.rx.poll_recv(cx).map(|c| c.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+pub async fn export(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    let scope = principal.require_read()?;
+    let pairs = http::parse_query(req.uri());
+    let format = match http::query_value(&pairs, "format").unwrap_or("ndjson") {
+        "ndjson" | "jsonl" | "" => Format::Ndjson,
+        "csv" => Format::Csv,
+        other => {
+            return Err(ApiError::invalid_field(
+                "format",
+                format!("must be ndjson or csv, not `{other}`"),
+            ));
+        }
+    };
+    let params = filters::parse_search(&pairs, Micros::now()).map_err(param_errors)?;
+    let mut search = SearchRequest {
+        tenant: scope.tenant().clone(),
+        range: params.range,
+        filter: params.filter,
+        limit: PAGE_EVENTS,
+        cursor: params.cursor,
+    };
+
+    // The first page is read before answering, so a store error is still
+    // a proper error status rather than a truncated 200.
+    let first = super::search::run_search(&state, search.clone()).await?;
+
+    let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL_PAGES);
+    let st = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let render = |events: &[pulsestream_storage::Event], header: bool| {
+            let mut out = String::with_capacity(64 + events.len() * 400);
+            if header && format == Format::Csv {
+                out.push_str(CSV_HEADER);
+            }
+            for ev in events {
+                match format {
+                    Format::Ndjson => {
+                        write_event_json(&mut out, ev);
+                        out.push('\n');
+                    }
+                    Format::Csv => write_event_csv(&mut out, ev),
+                }
+            }
+            Bytes::from(out)
+        };
+        if tx.blocking_send(render(&first.events, true)).is_err() {
+            return;
+        }
+        let mut cursor = first.next_cursor;
+        while let Some(c) = cursor {
+            search.cursor = Some(c);
+            match st.store.search(&search) {
+                Ok(page) => {
+                    if !page.events.is_empty()
+                        && tx.blocking_send(render(&page.events, false)).is_err()
+                    {
+                        return; // the client went away
+                    }
+                    cursor = page.next_cursor;
+                }
+                Err(e) => {
+                    // Headers are sent; all that is left is to cut the stream
+                    // short, which the client sees as an incomplete chunked body.
+                    tracing::error!(error = %e, tenant = %search.tenant, "export stopped by a store error");
+                    return;
+                }
+            }
+        }
+    });
+
+    let (ct, ext) = match format {
+        Format::Ndjson => ("application/x-ndjson", "ndjson"),
+        Format::Csv => ("text/csv; charset=utf-8", "csv"),
+    };
+    let mut resp = Response::new(ChannelBody { rx }.boxed());
+    *resp.status_mut() = StatusCode::OK;
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"events.{ext}\"")) {
+        h.insert(CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
+}

@@ -1,0 +1,79 @@
+//! `GET /api/v1/ingestion/events/search`: newest-first events of the
+//! caller's tenant, filtered, one page per request with a cursor.
+
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use pulsestream_storage::Micros;
+use pulsestream_storage::query::{SearchRequest, SearchResult};
+
+use super::filters::{self, ParamError};
+use super::render::write_event_json;
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::http::{self, ApiError, FieldError, HttpResponse};
+
+/// A 400 `validation_failed` naming every bad parameter.
+pub fn param_errors(errors: Vec<ParamError>) -> ApiError {
+    ApiError::validation(
+        errors
+            .into_iter()
+            .map(|e| FieldError::new(e.field, e.message))
+            .collect(),
+    )
+}
+
+/// Runs a search on the blocking pool (the store reads files).
+pub async fn run_search(
+    state: &Arc<AppState>,
+    req: SearchRequest,
+) -> Result<SearchResult, ApiError> {
+    let st = state.clone();
+    let started = std::time::Instant::now();
+    let r = tokio::task::spawn_blocking(move || st.store.search(&req))
+        .await
+        .map_err(|e| ApiError::internal(format!("search task failed: {e}")))?;
+    state.metrics.query_seconds.observe(started.elapsed());
+    Ok(r?)
+}
+
+pub async fn search(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    let scope = principal.require_read()?;
+    let pairs = http::parse_query(req.uri());
+    let params = filters::parse_search(&pairs, Micros::now()).map_err(param_errors)?;
+    let result = run_search(
+        &state,
+        SearchRequest {
+            tenant: scope.tenant().clone(),
+            range: params.range,
+            filter: params.filter,
+            limit: params.limit,
+            cursor: params.cursor,
+        },
+    )
+    .await?;
+    let mut out = String::with_capacity(64 + result.events.len() * 400);
+    out.push_str("{\"events\":[");
+    for (i, ev) in result.events.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_event_json(&mut out, ev);
+    }
+    out.push_str("],\"next_cursor\":");
+    match result.next_cursor {
+        Some(c) => {
+            out.push('"');
+            out.push_str(&c.to_hex());
+            out.push('"');
+        }
+        None => out.push_str("null"),
+    }
+    out.push('}');
+    Ok(http::text(StatusCode::OK, "application/json", out))
+}

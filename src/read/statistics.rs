@@ -1,0 +1,134 @@
+//! `GET /api/v1/ingestion/events/statistics`: totals, breakdowns by type,
+//! service and status class, error rate, latency percentiles and rate over
+//! the range and filters of a search, computed by the store's query engine
+//! (four small aggregate queries, which rollups answer for sealed data).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use pulsestream_storage::Micros;
+use pulsestream_storage::query::{
+    AggOp, Aggregation, Field, MAX_QUERY_LIMIT, Predicate, Query, QueryResult, TimeRange, Value,
+};
+use serde_json::{Map, Value as Json, json};
+
+use super::filters;
+use super::query::{run_query, value_json};
+use super::search::param_errors;
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::http::{self, ApiError, HttpResponse};
+
+/// Status classes always present in the answer, zero when absent.
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+fn agg(op: AggOp, field: Option<Field>, alias: &str) -> Aggregation {
+    Aggregation {
+        op,
+        field,
+        alias: alias.to_owned(),
+    }
+}
+
+fn base(tenant: &pulsestream_storage::TenantId, range: TimeRange, filter: &[Predicate]) -> Query {
+    Query {
+        tenants: vec![tenant.clone()],
+        range,
+        filter: filter.to_vec(),
+        group_by: Vec::new(),
+        interval: None,
+        aggregations: vec![agg(AggOp::Count, None, "count")],
+        order_by: Vec::new(),
+        limit: MAX_QUERY_LIMIT,
+    }
+}
+
+fn count_of(v: Option<&Value>) -> u64 {
+    match v {
+        Some(Value::Int(i)) => (*i).max(0) as u64,
+        Some(Value::Float(f)) if *f >= 0.0 => *f as u64,
+        _ => 0,
+    }
+}
+
+/// `{group value: count}` from a one-group-field count query (null groups
+/// are left out).
+fn breakdown(r: &QueryResult) -> Map<String, Json> {
+    let mut m = BTreeMap::new();
+    for row in &r.rows {
+        let key = match row.first() {
+            Some(Value::Str(s)) => s.clone(),
+            Some(Value::Int(i)) => i.to_string(),
+            _ => continue,
+        };
+        *m.entry(key).or_insert(0u64) += count_of(row.get(1));
+    }
+    m.into_iter().map(|(k, v)| (k, Json::from(v))).collect()
+}
+
+pub async fn statistics(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    let scope = principal.require_read()?;
+    let pairs = http::parse_query(req.uri());
+    let mut errors = Vec::new();
+    let get = |k: &str| http::query_value(&pairs, k);
+    let range = filters::time_range(get("from"), get("to"), Micros::now(), &mut errors);
+    let filter = filters::parse_filters(&pairs, &mut errors);
+    if !errors.is_empty() {
+        return Err(param_errors(errors));
+    }
+    let tenant = scope.tenant();
+
+    let mut totals = base(tenant, range, &filter);
+    totals.aggregations = vec![
+        agg(AggOp::Count, None, "total"),
+        agg(AggOp::ErrorRate, None, "error_rate"),
+        agg(AggOp::Avg, Some(Field::LatencyMs), "avg"),
+        agg(AggOp::P50, Some(Field::LatencyMs), "p50"),
+        agg(AggOp::P95, Some(Field::LatencyMs), "p95"),
+        agg(AggOp::P99, Some(Field::LatencyMs), "p99"),
+    ];
+    let by = |field: Field| {
+        let mut q = base(tenant, range, &filter);
+        q.group_by = vec![field];
+        q
+    };
+    let totals = run_query(&state, totals).await?;
+    let by_type = run_query(&state, by(Field::EventType)).await?;
+    let by_service = run_query(&state, by(Field::Service)).await?;
+    let by_class = run_query(&state, by(Field::StatusClass)).await?;
+
+    let row = totals.rows.first();
+    let cell = |i: usize| row.and_then(|r| r.get(i));
+    let total = count_of(cell(0));
+    let num = |i: usize| cell(i).map(value_json).unwrap_or(Json::Null);
+    let error_rate = match cell(1) {
+        Some(Value::Float(f)) if f.is_finite() => *f,
+        Some(Value::Int(i)) => *i as f64,
+        _ => 0.0,
+    };
+    let mut classes = breakdown(&by_class);
+    for c in STATUS_CLASSES {
+        classes.entry(c.to_owned()).or_insert(Json::from(0));
+    }
+    let seconds = ((range.to.0 - range.from.0) as f64 / 1e6).max(1e-6);
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({
+            "from": super::timeparse::format_rfc3339_millis(range.from),
+            "to": super::timeparse::format_rfc3339_millis(range.to),
+            "total": total,
+            "by_type": breakdown(&by_type),
+            "by_service": breakdown(&by_service),
+            "by_status_class": classes,
+            "error_rate": if total == 0 { 0.0 } else { error_rate },
+            "latency_ms": {"avg": num(2), "p50": num(3), "p95": num(4), "p99": num(5)},
+            "events_per_second": total as f64 / seconds,
+        }),
+    ))
+}
