@@ -1,4 +1,22 @@
 //! PulseStream, the appliance: HTTP front door, metadata, auth, ingestion and
 //! reading APIs over the `pulsestream-storage` engine.
+//!
+//! Module map: `server` (accept loop, limits, shutdown) → `router` (the one
+//! dispatcher) → `handlers` (own endpoints) and the ingestion/reading
+//! modules; `app` (shared state, authentication); `auth` (principals,
+//! passwords, tokens, keys); `meta` (redb metadata); `http` (errors,
+//! bodies, responses); `config`; `metrics`; `cli`.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod handlers;
+pub mod http;
 pub mod ingest;
+pub mod loadgen;
+pub mod meta;
+pub mod metrics;
 pub mod read;
+pub mod router;
+pub mod server;

@@ -1,0 +1,14 @@
+//! Authentication and authorisation: verified principals, passwords, JWT
+//! access tokens, API keys and the random identifiers they are made of.
+//!
+//! This module owns every secret-handling primitive. It never reads or
+//! writes the metadata database itself (that is `meta`); `AppState::
+//! authenticate` joins the two.
+
+pub mod apikey;
+pub mod jwt;
+pub mod password;
+pub mod principal;
+pub mod random;
+
+pub use principal::{Principal, Role, Scope, TenantScope};

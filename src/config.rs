@@ -1,0 +1,602 @@
+//! The appliance's configuration: `config.toml`, then `PULSESTREAM_*`
+//! environment variables, then command-line flags, each layer overriding
+//! the previous one; every value validated with an error naming its key.
+//!
+//! `config.toml.example` documents every key, its default and unit; keep
+//! the two in sync (a test parses the example).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::http::log::LogFormat;
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid value for {key} ({origin}): {message}")]
+    Invalid {
+        key: &'static str,
+        origin: &'static str,
+        message: String,
+    },
+}
+
+fn invalid(key: &'static str, origin: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        origin,
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageSection,
+    pub auth: AuthConfig,
+    pub ingest: IngestConfig,
+    pub limits: LimitsConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Open connections at most; further ones wait in the accept backlog.
+    pub max_connections: usize,
+    /// Largest request body, also after decompression (bytes).
+    pub max_body_bytes: usize,
+    /// Largest request head: request line plus headers (bytes).
+    pub max_header_bytes: usize,
+    /// Time to produce a response's head, body reading included.
+    #[serde(deserialize_with = "de_duration")]
+    pub request_timeout: Duration,
+    /// Time a client has to send a complete request head (slowloris guard).
+    #[serde(deserialize_with = "de_duration")]
+    pub header_read_timeout: Duration,
+    /// On shutdown, in-flight requests get this long to finish.
+    #[serde(deserialize_with = "de_duration")]
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSection {
+    /// Where everything lives: the store, `meta.redb`, the JWT key.
+    pub data_dir: PathBuf,
+    /// Memory all tenants' unsealed segments may use together (bytes).
+    pub memory_budget_bytes: usize,
+    /// An active segment is sealed at the latest this long after its first row.
+    #[serde(deserialize_with = "de_duration")]
+    pub seal_age: Duration,
+    /// zstd level of sealed column blocks (1-19).
+    pub zstd_level: i32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Allow `POST /api/v1/auth/register/tenant` without a token.
+    pub allow_signup: bool,
+    #[serde(deserialize_with = "de_duration")]
+    pub access_token_ttl: Duration,
+    #[serde(deserialize_with = "de_duration")]
+    pub refresh_token_ttl: Duration,
+    /// Password of `admin@localhost` on first start (usually from the
+    /// `PULSESTREAM_ADMIN_PASSWORD` environment variable).
+    pub admin_password: Option<String>,
+    /// argon2id memory cost (KiB), iterations and lanes.
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// Consecutive failed logins that lock an account.
+    pub lockout_threshold: u32,
+    /// How long a locked account stays locked.
+    #[serde(deserialize_with = "de_duration")]
+    pub lockout_duration: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Largest single event, as JSON (bytes).
+    pub max_event_bytes: usize,
+    pub max_service_bytes: usize,
+    pub max_endpoint_bytes: usize,
+    pub max_message_bytes: usize,
+    /// Attributes per event at most.
+    pub max_attributes: usize,
+    /// Events in one batch request at most.
+    pub max_batch_events: usize,
+    /// Events further in the future than this are rejected.
+    #[serde(deserialize_with = "de_duration")]
+    pub max_future: Duration,
+    /// Batches waiting for the store at most; beyond it ingest answers 503.
+    pub queue_depth: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Defaults given to new tenants (each tenant can be changed later).
+    pub default_retention_days: u32,
+    /// Events/s; 0 means unlimited.
+    pub default_rate_limit_eps: u64,
+    /// Events; 0 means equal to the rate.
+    pub default_rate_limit_burst: u64,
+    /// Events per UTC day; 0 means unlimited.
+    pub default_quota_events_per_day: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// tracing env-filter directive (`info`, `pulsestream=debug,info`).
+    pub level: String,
+}
+
+/// Default request body limit (contract section 4).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 << 20;
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            // Each connection costs a task and its buffers (tens of KiB);
+            // 4096 is far above what 2 cores serve and still bounded.
+            max_connections: 4096,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            // hyper's minimum read buffer is 8 KiB; 64 KiB fits any honest
+            // head (large cookies, long tokens).
+            max_header_bytes: 64 << 10,
+            request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        StorageSection {
+            data_dir: PathBuf::from("./pulsestream-data"),
+            memory_budget_bytes: 256 << 20,
+            seal_age: Duration::from_secs(600),
+            zstd_level: 3,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            allow_signup: false,
+            access_token_ttl: Duration::from_secs(15 * 60),
+            refresh_token_ttl: Duration::from_secs(7 * 24 * 3600),
+            admin_password: None,
+            // OWASP's argon2id baseline: 19 MiB, 2 passes, 1 lane.
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            lockout_threshold: 5,
+            lockout_duration: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_event_bytes: 64 << 10,
+            max_service_bytes: 128,
+            max_endpoint_bytes: 512,
+            max_message_bytes: 8 << 10,
+            max_attributes: 64,
+            max_batch_events: 100_000,
+            max_future: Duration::from_secs(3600),
+            queue_depth: 256,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            default_retention_days: 30,
+            default_rate_limit_eps: 0,
+            default_rate_limit_burst: 0,
+            default_quota_events_per_day: 0,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Console,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            storage: StorageSection::default(),
+            auth: AuthConfig::default(),
+            ingest: IngestConfig::default(),
+            limits: LimitsConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// Values given on the command line (highest precedence).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+}
+
+type Setter = fn(&mut Config, &str) -> Result<(), String>;
+
+/// Environment variables and the key each sets.
+const ENV: &[(&str, &str, Setter)] = &[
+    ("PULSESTREAM_LISTEN", "server.listen", |c, v| {
+        c.server.listen = parse_addr(v)?;
+        Ok(())
+    }),
+    (
+        "PULSESTREAM_MAX_CONNECTIONS",
+        "server.max_connections",
+        |c, v| {
+            c.server.max_connections = parse_num(v)?;
+            Ok(())
+        },
+    ),
+    (
+        "PULSESTREAM_MAX_BODY_BYTES",
+        "server.max_body_bytes",
+        |c, v| {
+            c.server.max_body_bytes = parse_num(v)?;
+            Ok(())
+        },
+    ),
+    (
+        "PULSESTREAM_REQUEST_TIMEOUT",
+        "server.request_timeout",
+        |c, v| {
+            c.server.request_timeout = parse_duration(v)?;
+            Ok(())
+        },
+    ),
+    ("PULSESTREAM_DATA_DIR", "storage.data_dir", |c, v| {
+        c.storage.data_dir = PathBuf::from(v);
+        Ok(())
+    }),
+    ("PULSESTREAM_ALLOW_SIGNUP", "auth.allow_signup", |c, v| {
+        c.auth.allow_signup = parse_bool(v)?;
+        Ok(())
+    }),
+    (
+        "PULSESTREAM_ACCESS_TOKEN_TTL",
+        "auth.access_token_ttl",
+        |c, v| {
+            c.auth.access_token_ttl = parse_duration(v)?;
+            Ok(())
+        },
+    ),
+    (
+        "PULSESTREAM_REFRESH_TOKEN_TTL",
+        "auth.refresh_token_ttl",
+        |c, v| {
+            c.auth.refresh_token_ttl = parse_duration(v)?;
+            Ok(())
+        },
+    ),
+    (
+        "PULSESTREAM_ADMIN_PASSWORD",
+        "auth.admin_password",
+        |c, v| {
+            c.auth.admin_password = Some(v.to_owned());
+            Ok(())
+        },
+    ),
+    ("PULSESTREAM_LOG_FORMAT", "log.format", |c, v| {
+        c.log.format = match v {
+            "json" => LogFormat::Json,
+            "console" => LogFormat::Console,
+            _ => return Err("expected \"json\" or \"console\"".into()),
+        };
+        Ok(())
+    }),
+    ("PULSESTREAM_LOG_LEVEL", "log.level", |c, v| {
+        c.log.level = v.to_owned();
+        Ok(())
+    }),
+];
+
+impl Config {
+    /// File (if any), then environment, then flags; then validation.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(file, &env, overrides)
+    }
+
+    /// `load` with the environment given explicitly (tests).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: &[(String, String)],
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                Self::from_toml(&text).map_err(|message| ConfigError::Parse {
+                    path: path.to_owned(),
+                    message,
+                })?
+            }
+            None => Config::default(),
+        };
+        for (name, key, set) in ENV {
+            if let Some((_, v)) = env.iter().find(|(k, _)| k == name) {
+                set(&mut config, v).map_err(|m| invalid(key, name, m))?;
+            }
+        }
+        if let Some(d) = &overrides.data_dir {
+            config.storage.data_dir = d.clone();
+        }
+        if let Some(l) = &overrides.listen {
+            config.server.listen =
+                parse_addr(l).map_err(|m| invalid("server.listen", "--listen", m))?;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses TOML text (no validation).
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Range checks, naming the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let o = "config";
+        let s = &self.server;
+        if s.max_connections == 0 {
+            return Err(invalid("server.max_connections", o, "must be at least 1"));
+        }
+        if s.max_body_bytes < 1024 {
+            return Err(invalid("server.max_body_bytes", o, "must be at least 1024"));
+        }
+        if s.max_header_bytes < 8192 {
+            return Err(invalid(
+                "server.max_header_bytes",
+                o,
+                "must be at least 8192",
+            ));
+        }
+        for (key, d) in [
+            ("server.request_timeout", s.request_timeout),
+            ("server.header_read_timeout", s.header_read_timeout),
+            ("auth.access_token_ttl", self.auth.access_token_ttl),
+            ("auth.refresh_token_ttl", self.auth.refresh_token_ttl),
+            ("auth.lockout_duration", self.auth.lockout_duration),
+        ] {
+            if d.is_zero() {
+                return Err(invalid(key, o, "must be greater than zero"));
+            }
+        }
+        if !(1..=19).contains(&self.storage.zstd_level) {
+            return Err(invalid("storage.zstd_level", o, "must be between 1 and 19"));
+        }
+        if self.auth.argon2_memory_kib < 8 * self.auth.argon2_parallelism.max(1) {
+            return Err(invalid(
+                "auth.argon2_memory_kib",
+                o,
+                "must be at least 8 × argon2_parallelism",
+            ));
+        }
+        if self.auth.argon2_iterations == 0 {
+            return Err(invalid("auth.argon2_iterations", o, "must be at least 1"));
+        }
+        if self.auth.argon2_parallelism == 0 {
+            return Err(invalid("auth.argon2_parallelism", o, "must be at least 1"));
+        }
+        if self.auth.lockout_threshold == 0 {
+            return Err(invalid("auth.lockout_threshold", o, "must be at least 1"));
+        }
+        if let Some(p) = &self.auth.admin_password
+            && let Err(m) = crate::auth::password::check_policy(p)
+        {
+            return Err(invalid("auth.admin_password", o, m));
+        }
+        if self.ingest.max_batch_events == 0 || self.ingest.queue_depth == 0 {
+            return Err(invalid(
+                "ingest.max_batch_events/queue_depth",
+                o,
+                "must be at least 1",
+            ));
+        }
+        if self.limits.default_retention_days == 0 {
+            return Err(invalid(
+                "limits.default_retention_days",
+                o,
+                "must be at least 1",
+            ));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(invalid("log.level", o, "not a valid log filter"));
+        }
+        Ok(())
+    }
+
+    /// The store's configuration derived from `[storage]`.
+    pub fn store_config(&self) -> pulsestream_storage::StoreConfig {
+        let mut c = pulsestream_storage::StoreConfig::new(&self.storage.data_dir);
+        c.memory_budget = self.storage.memory_budget_bytes;
+        c.seal_age = self.storage.seal_age;
+        c.zstd_level = self.storage.zstd_level;
+        c
+    }
+
+    /// The argon2 cost from `[auth]`.
+    pub fn password_cost(&self) -> crate::auth::password::PasswordCost {
+        crate::auth::password::PasswordCost {
+            memory_kib: self.auth.argon2_memory_kib,
+            iterations: self.auth.argon2_iterations,
+            parallelism: self.auth.argon2_parallelism,
+        }
+    }
+}
+
+fn parse_addr(v: &str) -> Result<SocketAddr, String> {
+    v.parse()
+        .map_err(|_| format!("{v:?} is not an address like 127.0.0.1:8080"))
+}
+
+fn parse_num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
+    v.trim()
+        .parse()
+        .map_err(|_| format!("{v:?} is not a valid number"))
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(format!("{v:?} is not a boolean")),
+    }
+}
+
+/// Parses `500ms`, `30s`, `5m`, `1h`, `7d`.
+pub fn parse_duration(v: &str) -> Result<Duration, String> {
+    let v = v.trim();
+    let split = v
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{v:?} needs a unit (ms, s, m, h, d)"))?;
+    let (num, unit) = v.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{v:?} is not a duration like 30s or 5m"))?;
+    let mult_ms: u64 = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("{v:?}: unknown unit {unit:?} (ms, s, m, h, d)")),
+    };
+    n.checked_mul(mult_ms)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("{v:?} is too long"))
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn example_file_parses_and_matches_defaults() {
+        let text = include_str!("../config.toml.example");
+        let c = Config::from_toml(text).expect("example parses");
+        c.validate().expect("example is valid");
+        let d = Config::default();
+        assert_eq!(c.server.listen, d.server.listen);
+        assert_eq!(c.server.max_body_bytes, d.server.max_body_bytes);
+        assert_eq!(c.auth.access_token_ttl, d.auth.access_token_ttl);
+        assert_eq!(c.ingest.max_event_bytes, d.ingest.max_event_bytes);
+        assert_eq!(
+            c.limits.default_retention_days,
+            d.limits.default_retention_days
+        );
+    }
+
+    #[test]
+    fn precedence_flags_over_env_over_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[server]\nlisten = \"127.0.0.1:1000\"\nmax_connections = 7\n[auth]\naccess_token_ttl = \"5m\"\n",
+        )
+        .expect("write");
+        let c = Config::load_from(Some(&file), &[], &Overrides::default()).expect("file");
+        assert_eq!(c.server.listen.port(), 1000);
+        assert_eq!(c.auth.access_token_ttl, Duration::from_secs(300));
+        let e = env(&[("PULSESTREAM_LISTEN", "127.0.0.1:2000")]);
+        let c = Config::load_from(Some(&file), &e, &Overrides::default()).expect("env");
+        assert_eq!(c.server.listen.port(), 2000);
+        assert_eq!(c.server.max_connections, 7);
+        let flags = Overrides {
+            listen: Some("127.0.0.1:3000".into()),
+            data_dir: None,
+        };
+        let c = Config::load_from(Some(&file), &e, &flags).expect("flags");
+        assert_eq!(c.server.listen.port(), 3000);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = Config::load_from(
+            None,
+            &env(&[("PULSESTREAM_MAX_BODY_BYTES", "lots")]),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("server.max_body_bytes"), "{e}");
+        let e = Config::from_toml("[server]\nrequest_timeout = \"10 parsecs\"\n").unwrap_err();
+        assert!(e.contains("request_timeout"), "{e}");
+        let e = Config::from_toml("[server]\nbogus = 1\n").unwrap_err();
+        assert!(e.contains("bogus"), "{e}");
+        let mut c = Config::default();
+        c.storage.zstd_level = 40;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("storage.zstd_level")
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("5w").is_err());
+    }
+}

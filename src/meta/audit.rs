@@ -1,0 +1,139 @@
+//! The audit log: append-only entries numbered by a sequence kept in
+//! `settings`, listed newest first, per tenant or (platform admin) all.
+
+use std::ops::Bound;
+
+use redb::{ReadableDatabase, ReadableTable};
+
+use super::{AUDIT, AUDIT_BY_TENANT, AuditEntry, Meta, MetaResult, SETTINGS, decode, encode};
+
+const SEQ_KEY: &str = "audit_seq";
+
+impl Meta {
+    /// Appends an entry; its `seq` is assigned here.
+    pub fn audit(&self, mut entry: AuditEntry) -> MetaResult<()> {
+        let txn = self.db().begin_write()?;
+        {
+            let mut settings = txn.open_table(SETTINGS)?;
+            let seq = match settings.get(SEQ_KEY)? {
+                Some(v) => v.value().parse::<u64>().unwrap_or(0) + 1,
+                None => 1,
+            };
+            settings.insert(SEQ_KEY, seq.to_string().as_str())?;
+            entry.seq = seq;
+            let key = format!("{seq:020}");
+            txn.open_table(AUDIT)?
+                .insert(key.as_str(), encode(&entry)?.as_slice())?;
+            if let Some(t) = &entry.tenant {
+                txn.open_table(AUDIT_BY_TENANT)?
+                    .insert(format!("{t}/{key}").as_str(), "")?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Newest first. `tenant` `None` lists every entry (platform admin).
+    /// `before` is the cursor (a seq) from the previous page.
+    pub fn list_audit(
+        &self,
+        tenant: Option<&str>,
+        before: Option<u64>,
+        limit: usize,
+    ) -> MetaResult<(Vec<AuditEntry>, Option<String>)> {
+        let txn = self.db().begin_read()?;
+        let entries = txn.open_table(AUDIT)?;
+        let upper_seq = before.map(|b| format!("{b:020}"));
+        let mut keys: Vec<String> = Vec::with_capacity(limit + 1);
+        match tenant {
+            None => {
+                let upper = match &upper_seq {
+                    Some(u) => Bound::Excluded(u.as_str()),
+                    None => Bound::Unbounded,
+                };
+                for row in entries.range::<&str>((Bound::Unbounded, upper))?.rev() {
+                    let (k, _) = row?;
+                    keys.push(k.value().to_owned());
+                    if keys.len() > limit {
+                        break;
+                    }
+                }
+            }
+            Some(t) => {
+                let index = txn.open_table(AUDIT_BY_TENANT)?;
+                let lower = format!("{t}/");
+                let upper = match &upper_seq {
+                    Some(u) => format!("{t}/{u}"),
+                    // '0' follows '/', so this bounds the tenant's prefix.
+                    None => format!("{t}0"),
+                };
+                for row in index
+                    .range::<&str>((
+                        Bound::Included(lower.as_str()),
+                        Bound::Excluded(upper.as_str()),
+                    ))?
+                    .rev()
+                {
+                    let (k, _) = row?;
+                    keys.push(k.value()[lower.len()..].to_owned());
+                    if keys.len() > limit {
+                        break;
+                    }
+                }
+            }
+        }
+        let more = keys.len() > limit;
+        keys.truncate(limit);
+        let mut out = Vec::with_capacity(keys.len());
+        for k in &keys {
+            if let Some(v) = entries.get(k.as_str())? {
+                out.push(decode::<AuditEntry>("audit", k, v.value())?);
+            }
+        }
+        let next = if more {
+            out.last().map(|e| e.seq.to_string())
+        } else {
+            None
+        };
+        Ok((out, next))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_meta;
+    use super::*;
+
+    fn entry(tenant: Option<&str>, action: &str) -> AuditEntry {
+        AuditEntry {
+            seq: 0,
+            at: 0,
+            tenant: tenant.map(Into::into),
+            actor: "a@b".into(),
+            action: action.into(),
+            target: None,
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn newest_first_per_tenant_with_cursor() {
+        let (_d, m) = test_meta();
+        m.audit(entry(Some("t_a"), "one")).expect("1");
+        m.audit(entry(Some("t_b"), "other")).expect("2");
+        m.audit(entry(Some("t_a"), "two")).expect("3");
+        m.audit(entry(Some("t_a"), "three")).expect("4");
+        m.audit(entry(None, "platform")).expect("5");
+        let (page, next) = m.list_audit(Some("t_a"), None, 2).expect("list");
+        let actions: Vec<_> = page.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, ["three", "two"]);
+        let cursor: u64 = next.expect("more").parse().expect("seq");
+        let (page, next) = m.list_audit(Some("t_a"), Some(cursor), 2).expect("list");
+        assert_eq!(page.len(), 1);
+        assert_eq!(page[0].action, "one");
+        assert!(next.is_none());
+        let (all, _) = m.list_audit(None, None, 100).expect("all");
+        assert_eq!(all.len(), 5);
+        assert_eq!(all[0].action, "platform");
+    }
+}

@@ -1,0 +1,248 @@
+//! The single dispatcher: the only place that matches on method and path.
+//!
+//! Routes (auth column: none / user JWT / API key / platform admin):
+//!
+//! | method | path | auth | handler |
+//! |---|---|---|---|
+//! | GET | `/health`, `/api/v1/{ingestion,alerting,storage}/health` | none | `health::health` |
+//! | GET | `/metrics` | none | `health::metrics` |
+//! | POST | `/api/v1/auth/register/tenant` | platform admin, or none with `allow_signup` | `auth::register_tenant` |
+//! | POST | `/api/v1/auth/login` | none | `auth::login` |
+//! | POST | `/api/v1/auth/refresh` | refresh token in body | `auth::refresh` |
+//! | POST | `/api/v1/auth/logout` | refresh token in body | `auth::logout` |
+//! | GET, PUT | `/api/v1/auth/profile` | user | `auth::get_profile`, `auth::put_profile` |
+//! | POST | `/api/v1/auth/change-password` | user | `auth::change_password` |
+//! | POST | `/api/v1/auth/register/user` | admin | `users::register` |
+//! | GET | `/api/v1/auth/users` | admin | `users::list` |
+//! | GET, PATCH, DELETE | `/api/v1/auth/users/{id}` | admin | `users::{get,patch,delete}` |
+//! | GET, PUT | `/api/v1/auth/tenant/profile` | any role / owner | `tenant::{get,put}` |
+//! | GET, POST | `/api/v1/auth/api-keys` | admin | `api_keys::{list,create}` |
+//! | GET, DELETE | `/api/v1/auth/api-keys/{id}` | admin | `api_keys::{get,revoke}` |
+//! | GET, POST | `/api/v1/admin/tenants` | platform admin | `admin::{list,create}` |
+//! | GET, PATCH, DELETE | `/api/v1/admin/tenants/{id}` | platform admin | `admin::{get,patch,delete}` |
+//! | GET | `/api/v1/audit` | admin (platform admin: all) | `audit::list` |
+//! | GET, PUT | `/api/v1/dashboard/config` | user | `dashboard_config::{get,put}` |
+//! | POST | `/api/v1/ingestion/events` | key `ingest` | `ingest::handle_single` |
+//! | POST | `/api/v1/ingestion/events/batch` | key `ingest` | `ingest::handle_batch` |
+//! | GET | `/api/v1/ingestion/events/search` | user or key `read` | `read::search` |
+//! | GET | `/api/v1/ingestion/events/statistics` | user or key `read` | `read::statistics` |
+//! | POST | `/api/v1/query` | user or key `read` | `read::query` |
+//! | GET | `/api/v1/export` | user or key `read` | `read::export` |
+//!
+//! A known path with a wrong method answers 405 `method_not_allowed`
+//! (checked before authentication); anything else 404 `not_found`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use hyper::body::Incoming;
+use hyper::{Method, Request};
+
+use crate::app::AppState;
+use crate::handlers::{admin, api_keys, audit, auth, dashboard_config, health, tenant, users};
+use crate::http::{ApiError, HttpResponse};
+
+/// Answers one request. Never fails: errors become the contract's body.
+pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> HttpResponse {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    state
+        .metrics
+        .http_requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let resp = match dispatch(state, req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    crate::http::log::request(&method, &path, resp.status(), start.elapsed());
+    resp
+}
+
+/// 405 unless `method` is one of `allowed`.
+fn allow(method: &Method, allowed: &[&str]) -> Result<(), ApiError> {
+    if allowed.contains(&method.as_str()) {
+        Ok(())
+    } else {
+        Err(ApiError::method_not_allowed(allowed))
+    }
+}
+
+async fn dispatch(state: Arc<AppState>, req: Request<Incoming>) -> Result<HttpResponse, ApiError> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let trimmed = path
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .unwrap_or(&path);
+    let segs: Vec<&str> = trimmed.split('/').skip(1).collect();
+    let m = &method;
+
+    match segs.as_slice() {
+        ["health"] | ["api", "v1", "ingestion" | "alerting" | "storage", "health"] => {
+            allow(m, &["GET"])?;
+            Ok(health::health(&state))
+        }
+        ["metrics"] => {
+            allow(m, &["GET"])?;
+            Ok(health::metrics(&state))
+        }
+
+        // Sign-up and sessions.
+        ["api", "v1", "auth", "register", "tenant"] => {
+            allow(m, &["POST"])?;
+            auth::register_tenant(state, req).await
+        }
+        ["api", "v1", "auth", "login"] => {
+            allow(m, &["POST"])?;
+            auth::login(state, req).await
+        }
+        ["api", "v1", "auth", "refresh"] => {
+            allow(m, &["POST"])?;
+            auth::refresh(state, req).await
+        }
+        ["api", "v1", "auth", "logout"] => {
+            allow(m, &["POST"])?;
+            auth::logout(state, req).await
+        }
+        ["api", "v1", "auth", "profile"] => {
+            allow(m, &["GET", "PUT"])?;
+            let p = state.authenticate(&req)?;
+            if *m == Method::GET {
+                auth::get_profile(state, p).await
+            } else {
+                auth::put_profile(state, req, p).await
+            }
+        }
+        ["api", "v1", "auth", "change-password"] => {
+            allow(m, &["POST"])?;
+            let p = state.authenticate(&req)?;
+            auth::change_password(state, req, p).await
+        }
+
+        // Users of a tenant.
+        ["api", "v1", "auth", "register", "user"] => {
+            allow(m, &["POST"])?;
+            let p = state.authenticate(&req)?;
+            users::register(state, req, p).await
+        }
+        ["api", "v1", "auth", "users"] => {
+            allow(m, &["GET"])?;
+            let p = state.authenticate(&req)?;
+            users::list(state, req, p).await
+        }
+        ["api", "v1", "auth", "users", id] => {
+            allow(m, &["GET", "PATCH", "DELETE"])?;
+            let id = (*id).to_owned();
+            let p = state.authenticate(&req)?;
+            match *m {
+                Method::GET => users::get(state, p, &id).await,
+                Method::PATCH => users::patch(state, req, p, &id).await,
+                _ => users::delete(state, p, &id).await,
+            }
+        }
+
+        // The caller's tenant.
+        ["api", "v1", "auth", "tenant", "profile"] => {
+            allow(m, &["GET", "PUT"])?;
+            let p = state.authenticate(&req)?;
+            if *m == Method::GET {
+                tenant::get(state, p).await
+            } else {
+                tenant::put(state, req, p).await
+            }
+        }
+        ["api", "v1", "auth", "api-keys"] => {
+            allow(m, &["GET", "POST"])?;
+            let p = state.authenticate(&req)?;
+            if *m == Method::GET {
+                api_keys::list(state, req, p).await
+            } else {
+                api_keys::create(state, req, p).await
+            }
+        }
+        ["api", "v1", "auth", "api-keys", id] => {
+            allow(m, &["GET", "DELETE"])?;
+            let id = (*id).to_owned();
+            let p = state.authenticate(&req)?;
+            if *m == Method::GET {
+                api_keys::get(state, p, &id).await
+            } else {
+                api_keys::revoke(state, p, &id).await
+            }
+        }
+
+        // Platform administration.
+        ["api", "v1", "admin", "tenants"] => {
+            allow(m, &["GET", "POST"])?;
+            let p = state.authenticate(&req)?;
+            if *m == Method::GET {
+                admin::list(state, req, p).await
+            } else {
+                admin::create(state, req, p).await
+            }
+        }
+        ["api", "v1", "admin", "tenants", id] => {
+            allow(m, &["GET", "PATCH", "DELETE"])?;
+            let id = (*id).to_owned();
+            let p = state.authenticate(&req)?;
+            match *m {
+                Method::GET => admin::get(state, p, &id).await,
+                Method::PATCH => admin::patch(state, req, p, &id).await,
+                _ => admin::delete(state, p, &id).await,
+            }
+        }
+        ["api", "v1", "audit"] => {
+            allow(m, &["GET"])?;
+            let p = state.authenticate(&req)?;
+            audit::list(state, req, p).await
+        }
+        ["api", "v1", "dashboard", "config"] => {
+            allow(m, &["GET", "PUT"])?;
+            let p = state.authenticate(&req)?;
+            if *m == Method::GET {
+                dashboard_config::get(state, p).await
+            } else {
+                dashboard_config::put(state, req, p).await
+            }
+        }
+
+        // ---- h5: ingestion (`crate::ingest`) and reading (`crate::read`).
+        ["api", "v1", "ingestion", "events"] => {
+            allow(m, &["POST"])?;
+            let p = state.authenticate(&req)?;
+            crate::ingest::handle_single(state, req, p).await
+        }
+        ["api", "v1", "ingestion", "events", "batch"] => {
+            allow(m, &["POST"])?;
+            let p = state.authenticate(&req)?;
+            crate::ingest::handle_batch(state, req, p).await
+        }
+        ["api", "v1", "ingestion", "events", "search"] => {
+            allow(m, &["GET"])?;
+            let p = state.authenticate(&req)?;
+            crate::read::search(state, req, p).await
+        }
+        ["api", "v1", "ingestion", "events", "statistics"] => {
+            allow(m, &["GET"])?;
+            let p = state.authenticate(&req)?;
+            crate::read::statistics(state, req, p).await
+        }
+        ["api", "v1", "query"] => {
+            allow(m, &["POST"])?;
+            let p = state.authenticate(&req)?;
+            crate::read::query(state, req, p).await
+        }
+        ["api", "v1", "export"] => {
+            allow(m, &["GET"])?;
+            let p = state.authenticate(&req)?;
+            crate::read::export(state, req, p).await
+        }
+        // ---- end of h5's arms.
+        _ => Err(not_found()),
+    }
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}
