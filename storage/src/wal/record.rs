@@ -493,4 +493,24 @@ pub(crate) mod tests {
         rec.extend_from_slice(&payload);
         assert!(decode_record(&rec).is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = decode_record(&bytes);
+        }
+
+        #[test]
+        fn damaged_records_never_decode_as_something_else(
+            n in 1u64..20,
+            at in proptest::num::usize::ANY,
+            xor in 1u8..=255,
+        ) {
+            let events: Vec<Event> = (0..n).map(sample_event).collect();
+            let mut bytes = encode_record(Lsn(n), &tenant(), n, &events).unwrap();
+            let i = at % bytes.len();
+            bytes[i] ^= xor;
+            proptest::prop_assert!(!matches!(decode_record(&bytes), Ok(Some(_))));
+        }
+    }
 }
