@@ -42,6 +42,21 @@ pub const ENC_STR_DICT: u8 = 5;
 pub const ENC_STR_PLAIN: u8 = 6;
 pub const ENC_STR_HEX: u8 = 7;
 
+/// A readable name of an encoding, for tools and statistics.
+pub fn encoding_name(enc: u8) -> &'static str {
+    match enc {
+        ENC_ABSENT => "absent",
+        ENC_INT => "int",
+        ENC_INT_REL_TS => "int-rel-ts",
+        ENC_FLOAT_SCALED => "float-scaled",
+        ENC_FLOAT_RAW => "float-raw",
+        ENC_STR_DICT => "str-dict",
+        ENC_STR_PLAIN => "str-plain",
+        ENC_STR_HEX => "str-hex",
+        _ => "unknown",
+    }
+}
+
 const METHOD_PLAIN: u8 = 0;
 const METHOD_DELTA: u8 = 1;
 const METHOD_PACKED: u8 = 2;

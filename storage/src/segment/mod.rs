@@ -42,7 +42,7 @@ pub struct SegmentSummary {
     pub bytes: u64,
 }
 
-pub use reader::{SegmentReader, verify_segment};
+pub use reader::{SegmentLayout, SegmentReader, verify_segment};
 pub use writer::{tmp_path, write_segment};
 
 impl WriteOptions {

@@ -67,6 +67,16 @@ impl Source {
     }
 }
 
+/// Where a segment file's bytes go (`SegmentReader::layout`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentLayout {
+    /// Per column: stored bytes over all blocks and the usual encoding.
+    pub columns: Vec<(ColumnKey, u64, &'static str)>,
+    pub rollups: u64,
+    /// Header, footer and trailer.
+    pub overhead: u64,
+}
+
 /// An open sealed segment; a `ScanUnit` for the query engine.
 pub struct SegmentReader {
     path: PathBuf,
@@ -182,6 +192,42 @@ impl SegmentReader {
             index,
             rollups: Mutex::new(None),
         })
+    }
+
+    /// Where the file's bytes go: per column (with the encoding chosen most
+    /// often), the rollup section, and the footer with header and trailer.
+    pub fn layout(&self) -> SegmentLayout {
+        let columns = self
+            .footer
+            .columns
+            .iter()
+            .enumerate()
+            .filter_map(|(c, meta)| {
+                let key = format::tag_to_key(meta.tag, &meta.name)?;
+                let mut encodings = [0u64; 8];
+                let mut bytes = 0u64;
+                for b in &self.footer.blocks {
+                    bytes += u64::from(b.chunks[c].at.len);
+                    encodings[usize::from(b.chunks[c].encoding).min(7)] += 1;
+                }
+                let (common, _) = encodings.iter().enumerate().max_by_key(|(_, n)| **n)?;
+                Some((key, bytes, encoding::encoding_name(common as u8)))
+            })
+            .collect();
+        let data: u64 = self
+            .footer
+            .blocks
+            .iter()
+            .flat_map(|b| &b.chunks)
+            .map(|c| u64::from(c.at.len))
+            .sum();
+        let rollups = u64::from(self.footer.rollups.len);
+        let total = self.source.len(&self.path).unwrap_or(0);
+        SegmentLayout {
+            columns,
+            rollups,
+            overhead: total.saturating_sub(data + rollups),
+        }
     }
 
     /// The validated footer (tests and tools look at chunk positions).
