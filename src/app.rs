@@ -56,6 +56,9 @@ pub struct AppState {
     pub jwt: JwtKeys,
     /// argon2id with the configured cost.
     pub passwords: PasswordHasherId,
+    /// Ingest admission: per-tenant rate limits, in-flight byte budget,
+    /// bound on appends waiting for the store.
+    pub ingest: crate::ingest::IngestState,
 }
 
 impl AppState {
@@ -66,6 +69,7 @@ impl AppState {
         let store = Store::open(config.store_config()).with_context(|| {
             format!("opening the store in {}", config.storage.data_dir.display())
         })?;
+        let ingest = crate::ingest::IngestState::new(&config);
         Ok(AppState {
             config,
             store,
@@ -75,6 +79,7 @@ impl AppState {
             ingest_observers: Vec::new(),
             jwt,
             passwords,
+            ingest,
         })
     }
 

@@ -9,7 +9,7 @@
 //! (429), then per-event validation. An acknowledgement is sent only after
 //! `Store::append` returned, which is after the WAL fsync.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
@@ -31,25 +31,36 @@ const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-r
 /// commit or two to drain the queue.
 const OVERLOADED_RETRY_SECS: u64 = 1;
 
-/// Process-wide ingest state: the per-tenant limiter, the byte budget and
-/// the bound on batches waiting for the store. One per process because a
-/// process serves one store; keyed by tenant id, which is unique.
-struct IngestState {
+/// Ingest admission state, one per server (held in `AppState`): the
+/// per-tenant limiter, the in-flight byte budget and the bound on appends
+/// waiting for the store.
+pub struct IngestState {
     limiter: RateLimiter,
     budget: IngestBudget,
     /// Appends handed to the blocking pool and not yet acknowledged.
     queue: Arc<tokio::sync::Semaphore>,
 }
 
-fn ingest_state(state: &AppState) -> &'static IngestState {
-    static STATE: OnceLock<IngestState> = OnceLock::new();
-    STATE.get_or_init(|| IngestState {
-        limiter: RateLimiter::new(),
-        budget: IngestBudget::default(),
-        queue: Arc::new(tokio::sync::Semaphore::new(
-            state.config.ingest.queue_depth.max(1),
-        )),
-    })
+impl IngestState {
+    pub fn new(config: &crate::config::Config) -> Self {
+        IngestState {
+            limiter: RateLimiter::new(),
+            budget: IngestBudget::default(),
+            queue: Arc::new(tokio::sync::Semaphore::new(
+                config.ingest.queue_depth.max(1),
+            )),
+        }
+    }
+
+    /// Forgets a tenant's rate-limit state (its limits changed or it was
+    /// deleted); the next request starts from a full bucket.
+    pub fn forget_tenant(&self, tenant: &TenantId) {
+        self.limiter.forget(tenant);
+    }
+}
+
+fn ingest_state(state: &AppState) -> &IngestState {
+    &state.ingest
 }
 
 fn event_limits(state: &AppState) -> EventLimits {

@@ -9,4 +9,4 @@ pub mod handlers;
 pub mod ratelimit;
 pub mod validate;
 
-pub use handlers::{handle_batch, handle_single};
+pub use handlers::{IngestState, handle_batch, handle_single};
