@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use pulsestream_storage::column::{Column, ColumnKey};
-use pulsestream_storage::query::TimeRange;
+use pulsestream_storage::query::{
+    AggOp, Aggregation, Field, Predicate, Query, SearchRequest, TimeRange, Value,
+};
 use pulsestream_storage::{AttrValue, Event, Method, Micros, Store, StoreConfig, TenantId};
 
 const HOUR: i64 = Micros::HOUR;
@@ -78,6 +80,116 @@ fn contents(store: &Store, t: &TenantId) -> BTreeMap<u64, (i64, u64)> {
         }
     }
     out
+}
+
+fn num(v: &Value) -> f64 {
+    match v {
+        Value::Int(i) => *i as f64,
+        Value::Float(f) => *f,
+        Value::Null => f64::NAN,
+        other => panic!("not a number: {other:?}"),
+    }
+}
+
+fn agg(op: AggOp, field: Option<Field>, alias: &str) -> Aggregation {
+    Aggregation {
+        op,
+        field,
+        alias: alias.into(),
+    }
+}
+
+/// The engine's answers over the store agree with the model: exact counts,
+/// sums, min and max; percentiles within the sketch's 1 % (of a value
+/// between the neighbouring ranks); search returns the newest events first.
+fn check_queries(store: &Store, t: &TenantId, m: &BTreeMap<u64, (i64, u64)>) {
+    let range = TimeRange {
+        from: Micros(T0 - 10 * HOUR),
+        to: Micros(T0 + 10 * HOUR),
+    };
+    let lat = || Some(Field::LatencyMs);
+    let q = Query {
+        tenants: vec![t.clone()],
+        range,
+        filter: vec![],
+        group_by: vec![],
+        interval: None,
+        aggregations: vec![
+            agg(AggOp::Count, None, "n"),
+            agg(AggOp::Sum, lat(), "sum"),
+            agg(AggOp::Min, lat(), "min"),
+            agg(AggOp::Max, lat(), "max"),
+            agg(AggOp::P50, lat(), "p50"),
+            agg(AggOp::P99, lat(), "p99"),
+        ],
+        order_by: vec![],
+        limit: 10,
+    };
+    let res = store.query(&q).expect("query");
+    let mut lats: Vec<f64> = m.values().map(|&(_, l)| l as f64 / 4.0).collect();
+    lats.sort_by(f64::total_cmp);
+    if lats.is_empty() {
+        assert!(
+            res.rows.is_empty() || num(&res.rows[0][0]) == 0.0,
+            "{t}: rows for an empty tenant: {:?}",
+            res.rows
+        );
+    } else {
+        assert_eq!(res.rows.len(), 1, "{t}: {:?}", res.rows);
+        let row = &res.rows[0];
+        assert_eq!(num(&row[0]), lats.len() as f64, "{t}: count");
+        assert_eq!(num(&row[1]), lats.iter().sum::<f64>(), "{t}: sum");
+        assert_eq!(num(&row[2]), lats[0], "{t}: min");
+        assert_eq!(num(&row[3]), lats[lats.len() - 1], "{t}: max");
+        for (col, q) in [(4, 0.5), (5, 0.99)] {
+            let got = num(&row[col]);
+            let r = q * (lats.len() - 1) as f64;
+            let (lo, hi) = (lats[r.floor() as usize], lats[r.ceil() as usize]);
+            assert!(
+                got >= lo * 0.99 - 1e-9 && got <= hi * 1.01 + 1e-9,
+                "{t}: p{} = {got}, expected within 1 % of [{lo}, {hi}]",
+                q * 100.0
+            );
+        }
+    }
+    // Errors only (status 503): exact count.
+    let errors = Query {
+        filter: vec![Predicate::StatusClass(5)],
+        aggregations: vec![agg(AggOp::Count, None, "n")],
+        ..q
+    };
+    let res = store.query(&errors).expect("query");
+    let want = m.values().filter(|&&(_, l)| l % 5 == 0).count();
+    let got = res.rows.first().map_or(0.0, |r| num(&r[0]));
+    assert_eq!(got, want as f64, "{t}: 5xx count");
+    // Search: the newest 7 events, newest first, then the next page.
+    let mut newest: Vec<(i64, u64)> = m.iter().map(|(&seq, &(ts, _))| (ts, seq)).collect();
+    newest.sort_unstable_by(|a, b| b.cmp(a));
+    let mut cursor = None;
+    for page in newest.chunks(7).take(2) {
+        let res = store
+            .search(&SearchRequest {
+                tenant: t.clone(),
+                range,
+                filter: vec![],
+                limit: 7,
+                cursor,
+            })
+            .expect("search");
+        let got: Vec<(i64, u64)> = res
+            .events
+            .iter()
+            .map(|e| {
+                let id = e.id.expect("search results carry ids");
+                (id.timestamp.0, id.seq)
+            })
+            .collect();
+        assert_eq!(got, page, "{t}: search page");
+        cursor = res.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -157,6 +269,7 @@ fn run(ops: Vec<Op>) {
         }
         for (t, m) in model.iter().enumerate() {
             assert_eq!(&contents(&store, &tenant(t)), m, "tenant {t}");
+            check_queries(&store, &tenant(t), m);
         }
     }
     // Finally: a crash and replay must give the same again.
