@@ -1,0 +1,574 @@
+//! Ingestion over real HTTP (contract sections 3 and 4): single and batch
+//! events in every body format and encoding, per-event validation, the
+//! error statuses (400, 401, 403, 413, 415, 429, 503, 507) and
+//! read-after-ack.
+
+mod h5common;
+
+use std::io::Write;
+
+use h5common::{TestServer, ago, start};
+use serde_json::{Value, json};
+
+fn key_headers<'a>(key: &'a str, ct: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![("x-api-key", key), ("content-type", ct)]
+}
+
+fn event(i: usize) -> Value {
+    json!({
+        "timestamp": ago(5), "event_type": "api_call", "service": "checkout",
+        "endpoint": "/api/v1/orders/{id}", "method": "POST", "status_code": 201,
+        "latency_ms": 12.5 + i as f64, "user_id": format!("u-{i}"), "trace_id": format!("trace-{i}"),
+        "attributes": {"tier": "gold", "n": i}
+    })
+}
+
+async fn search(s: &TestServer, key: &str, query: &str) -> Value {
+    let r = s
+        .req(
+            "GET",
+            &format!("/api/v1/ingestion/events/search?{query}"),
+            &[("x-api-key", key)],
+            "",
+        )
+        .await;
+    assert_eq!(r.status, 200, "search: {}", r.text());
+    r.json()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_event_is_acked_and_readable_at_once() {
+    let s = start(|_| {}).await;
+    let t = s.tenant("acme").await;
+    let r = s
+        .req(
+            "POST",
+            "/api/v1/ingestion/events",
+            &key_headers(&t.ingest_key, "application/json"),
+            event(1).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["accepted"], 1);
+    let id = v["ids"][0].as_str().expect("id").to_owned();
+    assert_eq!(id.len(), 32);
+
+    // Read-after-ack: visible immediately (the contract allows up to 1 s).
+    let found = search(&s, &t.read_key, "service=checkout").await;
+    let events = found["events"].as_array().expect("events");
+    assert_eq!(events.len(), 1);
+    let e = &events[0];
+    assert_eq!(e["id"], id);
+    assert_eq!(e["status_code"], 201);
+    assert_eq!(e["method"], "POST");
+    assert_eq!(e["attributes"]["tier"], "gold");
+    assert!(e["timestamp"].as_str().expect("ts").ends_with('Z'));
+    assert!(e["received_at"].is_string());
+
+    // Also with `Authorization: Bearer psk_...`.
+    let bearer = format!("Bearer {}", t.ingest_key);
+    let r = s
+        .req(
+            "POST",
+            "/api/v1/ingestion/events",
+            &[
+                ("authorization", &bearer),
+                ("content-type", "application/json"),
+            ],
+            json!({"event_type": "error"}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_keeps_valid_events_and_reports_invalid_ones() {
+    let s = start(|_| {}).await;
+    let t = s.tenant("mixed").await;
+    let mut bad_status = event(2);
+    bad_status["status_code"] = json!(999);
+    let body = json!({"events": [
+        event(0),
+        {"service": "no-type"},
+        bad_status,
+        event(3),
+        42,
+        {"event_type": "x", "timestamp": "2001-01-01T00:00:00Z"},
+        {"event_type": "x", "timestamp": ago(-7200)},
+        {"event_type": "x", "latency_ms": -1, "method": "FETCH"}
+    ]});
+    let r = s
+        .req(
+            "POST",
+            "/api/v1/ingestion/events/batch",
+            &key_headers(&t.ingest_key, "application/json"),
+            body.to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["accepted"], 2);
+    assert_eq!(v["rejected"], 6);
+    let errs: Vec<(u64, String)> = v["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| {
+            assert!(e["message"].is_string());
+            (
+                e["index"].as_u64().expect("index"),
+                e["field"].as_str().expect("field").to_owned(),
+            )
+        })
+        .collect();
+    for want in [
+        (1, "event_type"),
+        (2, "status_code"),
+        (4, "event"),
+        (5, "timestamp"),
+        (6, "timestamp"),
+        (7, "latency_ms"),
+        (7, "method"),
+    ] {
+        assert!(
+            errs.contains(&(want.0, want.1.to_owned())),
+            "{want:?} in {errs:?}"
+        );
+    }
+    let old = v["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .find(|e| e["index"] == 5)
+        .expect("index 5");
+    assert!(old["message"].as_str().expect("msg").contains("retention"));
+    let found = search(&s, &t.read_key, "").await;
+    assert_eq!(found["events"].as_array().expect("events").len(), 2);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn array_ndjson_gzip_and_zstd_bodies() {
+    let s = start(|_| {}).await;
+    let t = s.tenant("formats").await;
+    let array = json!([event(0), event(1)]).to_string();
+    let ndjson = format!("{}\n{}\n\n{}\n", event(2), event(3), event(4));
+
+    let r = s
+        .req(
+            "POST",
+            "/api/v1/ingestion/events/batch",
+            &key_headers(&t.ingest_key, "application/json"),
+            array.clone(),
+        )
+        .await;
+    assert_eq!((r.status, r.json()["accepted"].clone()), (200, json!(2)));
+
+    let r = s
+        .req(
+            "POST",
+            "/api/v1/ingestion/events/batch",
+            &key_headers(&t.ingest_key, "application/x-ndjson"),
+            ndjson.clone(),
+        )
+        .await;
+    assert_eq!((r.status, r.json()["accepted"].clone()), (200, json!(3)));
+
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(ndjson.as_bytes()).expect("gzip");
+    let mut h = key_headers(&t.ingest_key, "application/x-ndjson");
+    h.push(("content-encoding", "gzip"));
+    let r = s
+        .req(
+            "POST",
+            "/api/v1/ingestion/events/batch",
+            &h,
+            gz.finish().expect("gzip"),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["accepted"].clone()),
+        (200, json!(3)),
+        "{}",
+        r.text()
+    );
+
+    let zs = zstd::encode_all(array.as_bytes(), 3).expect("zstd");
+    let mut h = key_headers(&t.ingest_key, "application/json");
+    h.push(("content-encoding", "zstd"));
+    let r = s
+        .req("POST", "/api/v1/ingestion/events/batch", &h, zs)
+        .await;
+    assert_eq!(
+        (r.status, r.json()["accepted"].clone()),
+        (200, json!(2)),
+        "{}",
+        r.text()
+    );
+
+    let found = search(&s, &t.read_key, "limit=1000").await;
+    assert_eq!(found["events"].as_array().expect("events").len(), 10);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_request_errors() {
+    let s = start(|c| c.server.max_body_bytes = 64 * 1024).await;
+    let t = s.tenant("errors").await;
+    let path = "/api/v1/ingestion/events/batch";
+
+    // 400: not JSON, nothing stored.
+    let r = s
+        .req(
+            "POST",
+            path,
+            &key_headers(&t.ingest_key, "application/json"),
+            "[{\"event_type\":\"a\"}, {oops",
+        )
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (400, "bad_request"));
+    let r = s
+        .req(
+            "POST",
+            path,
+            &key_headers(&t.ingest_key, "application/x-ndjson"),
+            "{\"event_type\":\"a\"}\nnot json\n",
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let r = s
+        .req(
+            "POST",
+            "/api/v1/ingestion/events",
+            &key_headers(&t.ingest_key, "application/json"),
+            "{\"event_type\":",
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    // A single invalid event: 400 validation_failed naming the field.
+    let r = s
+        .req(
+            "POST",
+            "/api/v1/ingestion/events",
+            &key_headers(&t.ingest_key, "application/json"),
+            json!({"event_type": "a", "status_code": 42}).to_string(),
+        )
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (400, "validation_failed"));
+    assert_eq!(r.json()["error"]["details"][0]["field"], "status_code");
+    assert_eq!(search(&s, &t.read_key, "").await["events"], json!([]));
+
+    // 415: wrong content type or encoding.
+    let r = s
+        .req(
+            "POST",
+            path,
+            &key_headers(&t.ingest_key, "text/plain"),
+            "[]",
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (415, "unsupported_media_type")
+    );
+    let mut h = key_headers(&t.ingest_key, "application/json");
+    h.push(("content-encoding", "br"));
+    assert_eq!(s.req("POST", path, &h, "[]").await.status, 415);
+
+    // 413: body over the limit, and a gzip bomb over it once inflated.
+    let big = vec![b' '; 65 * 1024];
+    let r = s
+        .req(
+            "POST",
+            path,
+            &key_headers(&t.ingest_key, "application/json"),
+            big,
+        )
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (413, "payload_too_large"));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&vec![b' '; 10 << 20]).expect("gzip");
+    let bomb = gz.finish().expect("gzip");
+    assert!(bomb.len() < 64 * 1024);
+    let mut h = key_headers(&t.ingest_key, "application/json");
+    h.push(("content-encoding", "gzip"));
+    let r = s.req("POST", path, &h, bomb).await;
+    assert_eq!((r.status, r.code().as_str()), (413, "payload_too_large"));
+
+    // 401: no or bad credentials.
+    let r = s
+        .req("POST", path, &[("content-type", "application/json")], "[]")
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (401, "unauthorized"));
+    let r = s
+        .req(
+            "POST",
+            path,
+            &key_headers("psk_not_a_real_key_0000000000000000", "application/json"),
+            "[]",
+        )
+        .await;
+    assert_eq!(r.status, 401);
+
+    // 403: a read-only key, or a user token, cannot ingest.
+    let r = s
+        .req(
+            "POST",
+            path,
+            &key_headers(&t.read_key, "application/json"),
+            "[]",
+        )
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (403, "forbidden"));
+    let bearer = format!("Bearer {}", t.token);
+    let r = s
+        .req(
+            "POST",
+            path,
+            &[
+                ("authorization", &bearer),
+                ("content-type", "application/json"),
+            ],
+            "[]",
+        )
+        .await;
+    assert_eq!(r.status, 403);
+
+    // 405 on a known path.
+    let r = s
+        .req("GET", path, &[("x-api-key", &t.ingest_key)], "")
+        .await;
+    assert_eq!(r.status, 405);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_and_quota_answer_429_with_headers() {
+    let s = start(|c| {
+        c.limits.default_rate_limit_eps = 1;
+        c.limits.default_rate_limit_burst = 5;
+    })
+    .await;
+    let t = s.tenant("limited").await;
+    let path = "/api/v1/ingestion/events/batch";
+    let batch = |n: usize| json!((0..n).map(event).collect::<Vec<_>>()).to_string();
+    let r = s
+        .req(
+            "POST",
+            path,
+            &key_headers(&t.ingest_key, "application/json"),
+            batch(5),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-ratelimit-limit").as_deref(), Some("1"));
+    let r = s
+        .req(
+            "POST",
+            path,
+            &key_headers(&t.ingest_key, "application/json"),
+            batch(3),
+        )
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (429, "rate_limited"));
+    let retry: u64 = r
+        .header("retry-after")
+        .expect("retry-after")
+        .parse()
+        .expect("secs");
+    assert!((1..=3).contains(&retry), "{retry}");
+    assert_eq!(r.header("x-ratelimit-limit").as_deref(), Some("1"));
+    assert_eq!(r.header("x-ratelimit-remaining").as_deref(), Some("0"));
+    // Refused events were not stored.
+    assert_eq!(
+        search(&s, &t.read_key, "").await["events"]
+            .as_array()
+            .expect("events")
+            .len(),
+        5
+    );
+    // Another tenant is not affected.
+    let other = s.tenant("other").await;
+    let r = s
+        .req(
+            "POST",
+            path,
+            &key_headers(&other.ingest_key, "application/json"),
+            batch(2),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    s.stop().await;
+
+    let s = start(|c| c.limits.default_quota_events_per_day = 3).await;
+    let t = s.tenant("quota").await;
+    let r = s
+        .req(
+            "POST",
+            path,
+            &key_headers(&t.ingest_key, "application/json"),
+            batch(3),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let r = s
+        .req(
+            "POST",
+            "/api/v1/ingestion/events",
+            &key_headers(&t.ingest_key, "application/json"),
+            event(9).to_string(),
+        )
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (429, "rate_limited"));
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(r.header("x-ratelimit-limit").as_deref(), Some("3"));
+    s.stop().await;
+}
+
+/// Overload answers 503 + Retry-After: with a queue of one append, many
+/// concurrent batches cannot all be waiting for the store at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overload_answers_503_and_loses_nothing_acked() {
+    let s = start(|c| c.ingest.queue_depth = 1).await;
+    let t = s.tenant("busy").await;
+    let body = json!((0..200).map(event).collect::<Vec<_>>()).to_string();
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let addr = s.addr;
+        let key = t.ingest_key.clone();
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            h5common::request(
+                addr,
+                "POST",
+                "/api/v1/ingestion/events/batch",
+                &[("x-api-key", &key), ("content-type", "application/json")],
+                body.into(),
+            )
+            .await
+        }));
+    }
+    let mut acked = 0u64;
+    let mut overloaded = 0;
+    for task in tasks {
+        let r = task.await.expect("task");
+        match r.status {
+            200 => acked += r.json()["accepted"].as_u64().expect("accepted"),
+            503 => {
+                overloaded += 1;
+                assert_eq!(r.code(), "overloaded");
+                assert!(r.header("retry-after").is_some());
+            }
+            other => panic!("unexpected {other}: {}", r.text()),
+        }
+    }
+    // Every request was either stored whole or refused whole.
+    assert_eq!(acked + overloaded * 200, 32 * 200);
+    eprintln!("32 concurrent batches, queue depth 1: {overloaded} answered 503");
+    let found = s
+        .req(
+            "POST",
+            "/api/v1/query",
+            &[
+                ("x-api-key", &t.read_key),
+                ("content-type", "application/json"),
+            ],
+            json!({"aggregations": [{"op": "count", "as": "n"}]}).to_string(),
+        )
+        .await;
+    assert_eq!(found.status, 200, "{}", found.text());
+    assert_eq!(found.json()["rows"][0][0].as_u64(), Some(acked));
+    s.stop().await;
+}
+
+/// A full disk answers 507 and writes resume when space returns. Needs
+/// root (tmpfs mount); skipped otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_disk_answers_507_then_recovers() {
+    let mnt = tempfile::tempdir().expect("dir");
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=6m", "tmpfs"])
+        .arg(mnt.path())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        eprintln!("skipping: cannot mount a tmpfs (not root?)");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+    let _guard = Unmount(mnt.path().to_owned());
+    let data = mnt.path().join("data");
+    let s = h5common::start_in(Some(&data), |_| {}).await;
+    let t = s.tenant("full").await;
+
+    // Fill the disk with a ballast file, leaving almost nothing.
+    let ballast = mnt.path().join("ballast");
+    {
+        let mut f = std::fs::File::create(&ballast).expect("ballast");
+        let chunk = vec![0u8; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.sync_all();
+    }
+    let body = json!((0..500).map(event).collect::<Vec<_>>()).to_string();
+    let path = "/api/v1/ingestion/events/batch";
+    let mut saw_507 = false;
+    for _ in 0..50 {
+        let r = s
+            .req(
+                "POST",
+                path,
+                &key_headers(&t.ingest_key, "application/json"),
+                body.clone(),
+            )
+            .await;
+        if r.status == 507 {
+            assert_eq!(r.code(), "insufficient_storage");
+            saw_507 = true;
+            break;
+        }
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert!(saw_507, "never saw 507 with a full disk");
+    // Still readable.
+    let r = s
+        .req(
+            "GET",
+            "/api/v1/ingestion/events/search?limit=1",
+            &[("x-api-key", &t.read_key)],
+            "",
+        )
+        .await;
+    assert_eq!(r.status, 200);
+
+    std::fs::remove_file(&ballast).expect("free space");
+    let mut resumed = false;
+    for _ in 0..50 {
+        let r = s
+            .req(
+                "POST",
+                path,
+                &key_headers(&t.ingest_key, "application/json"),
+                body.clone(),
+            )
+            .await;
+        if r.status == 200 {
+            resumed = true;
+            break;
+        }
+        assert_eq!(r.status, 507, "{}", r.text());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(resumed, "writes did not resume after space returned");
+    s.stop().await;
+}
