@@ -1,0 +1,284 @@
+//! Test harness: the real server on `127.0.0.1:0` over a temporary data
+//! dir, and a small HTTP client returning `(status, headers, json)`.
+//!
+//! Every test file that uses it declares `mod common;`; not every file uses
+//! every helper.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use pulsestream::app::AppState;
+use pulsestream::config::Config;
+use serde_json::Value;
+
+/// The platform administrator's password in every test server.
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+pub const ADMIN_EMAIL: &str = "admin@localhost";
+/// Password of owners created by `create_tenant`.
+pub const OWNER_PASSWORD: &str = "owner-password-123";
+
+/// A running server.
+pub struct TestServer {
+    pub base: String,
+    pub addr: SocketAddr,
+    pub state: Option<Arc<AppState>>,
+    dir: Option<tempfile::TempDir>,
+    data_dir: PathBuf,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+/// Config for tests: cheap argon2, known admin password, port 0.
+pub fn test_config(data_dir: &Path) -> Config {
+    let mut c = Config::default();
+    c.server.listen = "127.0.0.1:0".parse().expect("addr");
+    c.storage.data_dir = data_dir.to_owned();
+    c.auth.admin_password = Some(ADMIN_PASSWORD.to_owned());
+    // The minimum sane argon2id cost: tests hash many passwords.
+    c.auth.argon2_memory_kib = 64;
+    c.auth.argon2_iterations = 1;
+    c.auth.argon2_parallelism = 1;
+    c.server.shutdown_grace = std::time::Duration::from_secs(5);
+    c
+}
+
+impl TestServer {
+    /// A server on a fresh temporary data dir with the test config.
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Like `start`, with the config adjusted by `tweak`.
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().to_owned();
+        let mut s = Self::start_in(&path, tweak).await;
+        s.dir = Some(dir);
+        s
+    }
+
+    /// A server on an existing data dir (restarts). The caller keeps the dir alive.
+    pub async fn start_in(data_dir: &Path, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let mut config = test_config(data_dir);
+        tweak(&mut config);
+        let state = Arc::new(AppState::open(config).expect("open app state"));
+        let server = pulsestream::server::Server::bind(state.clone())
+            .await
+            .expect("bind");
+        let addr = server.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async move {
+            let _ = rx.await;
+        }));
+        TestServer {
+            base: format!("http://{addr}"),
+            addr,
+            state: Some(state),
+            dir: None,
+            data_dir: data_dir.to_owned(),
+            shutdown: Some(tx),
+            task: Some(task),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn state(&self) -> &Arc<AppState> {
+        self.state.as_ref().expect("server running")
+    }
+
+    /// Graceful stop: drains, closes the store, releases the data dir.
+    /// Returns the temporary dir (if this server owned one) so a restart
+    /// can reuse it.
+    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
+        self.state = None;
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server run");
+        }
+        self.dir.take()
+    }
+
+    /// Sends a request with optional bearer token and JSON body.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (StatusCode, HeaderMap, Value) {
+        let mut headers: Vec<(&str, String)> = Vec::new();
+        if let Some(t) = token {
+            headers.push(("authorization", format!("Bearer {t}")));
+        }
+        let bytes = match body {
+            Some(b) => {
+                headers.push(("content-type", "application/json".to_owned()));
+                Bytes::from(serde_json::to_vec(b).expect("json"))
+            }
+            None => Bytes::new(),
+        };
+        let hdrs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, headers, body) = self.raw(method, path, &hdrs, bytes).await;
+        let json = if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&body)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
+        };
+        (status, headers, json)
+    }
+
+    /// A request with arbitrary headers and body bytes.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> (StatusCode, HeaderMap, Bytes) {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("{}{}", self.base, path));
+        for (k, v) in headers {
+            req = req.header(
+                HeaderName::from_bytes(k.as_bytes()).expect("header name"),
+                HeaderValue::from_str(v).expect("header value"),
+            );
+        }
+        let req = req.body(Full::new(body)).expect("request");
+        let resp = self.client.request(req).await.expect("send request");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .expect("read body")
+            .to_bytes();
+        (status, headers, body)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, HeaderMap, Value) {
+        self.request(Method::GET, path, token, None).await
+    }
+    pub async fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> (StatusCode, HeaderMap, Value) {
+        self.request(Method::POST, path, token, Some(body)).await
+    }
+    pub async fn put(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> (StatusCode, HeaderMap, Value) {
+        self.request(Method::PUT, path, token, Some(body)).await
+    }
+    pub async fn patch(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> (StatusCode, HeaderMap, Value) {
+        self.request(Method::PATCH, path, token, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> (StatusCode, HeaderMap, Value) {
+        self.request(Method::DELETE, path, token, None).await
+    }
+
+    /// Logs in and returns the whole token answer.
+    pub async fn login(&self, email: &str, password: &str) -> (StatusCode, Value) {
+        let (s, _, v) = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                &serde_json::json!({"email": email, "password": password}),
+            )
+            .await;
+        (s, v)
+    }
+
+    /// The platform administrator's access token.
+    pub async fn admin_login(&self) -> String {
+        let (s, v) = self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        assert_eq!(s, StatusCode::OK, "admin login: {v}");
+        v["access_token"].as_str().expect("access token").to_owned()
+    }
+
+    /// Registers a tenant (as the platform administrator) with owner
+    /// `owner@<name>.test`; returns (tenant id, ingest API key, owner token).
+    pub async fn create_tenant(&self, name: &str) -> (String, String, String) {
+        let admin = self.admin_login().await;
+        let (s, _, v) = self
+            .post(
+                "/api/v1/auth/register/tenant",
+                Some(&admin),
+                &serde_json::json!({
+                    "tenant_name": name,
+                    "owner_email": owner_email(name),
+                    "owner_password": OWNER_PASSWORD,
+                }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "register tenant: {v}");
+        (
+            v["tenant"]["id"].as_str().expect("tenant id").to_owned(),
+            v["api_key"].as_str().expect("api key").to_owned(),
+            v["access_token"].as_str().expect("token").to_owned(),
+        )
+    }
+
+    /// Creates a user with `role` in the tenant of `admin_token`, logs it in
+    /// and returns (user id, access token).
+    pub async fn create_user(
+        &self,
+        admin_token: &str,
+        email: &str,
+        role: &str,
+    ) -> (String, String) {
+        let (s, _, v) = self
+            .post(
+                "/api/v1/auth/register/user",
+                Some(admin_token),
+                &serde_json::json!({"email": email, "password": OWNER_PASSWORD, "role": role}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "register user: {v}");
+        let id = v["id"].as_str().expect("id").to_owned();
+        let (s, t) = self.login(email, OWNER_PASSWORD).await;
+        assert_eq!(s, StatusCode::OK, "login: {t}");
+        (id, t["access_token"].as_str().expect("token").to_owned())
+    }
+}
+
+/// The owner email `create_tenant` uses for `name`.
+pub fn owner_email(name: &str) -> String {
+    format!("owner@{}.test", name.to_lowercase().replace(' ', "-"))
+}
+
+/// Asserts the contract's error body with `code`.
+pub fn assert_error(status: StatusCode, body: &Value, want_status: u16, want_code: &str) {
+    assert_eq!(status.as_u16(), want_status, "body: {body}");
+    assert_eq!(body["error"]["code"], want_code, "body: {body}");
+    assert!(body["error"]["message"].is_string(), "body: {body}");
+    assert!(body["error"]["details"].is_array(), "body: {body}");
+}
