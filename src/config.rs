@@ -39,7 +39,7 @@ fn invalid(key: &'static str, origin: &'static str, message: impl Into<String>) 
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
@@ -229,19 +229,6 @@ impl Default for LogConfig {
         LogConfig {
             format: LogFormat::Console,
             level: "info".to_owned(),
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            storage: StorageSection::default(),
-            auth: AuthConfig::default(),
-            ingest: IngestConfig::default(),
-            limits: LimitsConfig::default(),
-            log: LogConfig::default(),
         }
     }
 }
