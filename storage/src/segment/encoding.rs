@@ -22,8 +22,13 @@
 //! - `ENC_STR_DICT`: uvarint dictionary size, each entry length-prefixed,
 //!   then per row uvarint code + 1 (0 = null).
 //!   `ENC_STR_PLAIN`: per row uvarint length + 1 (0 = null), then the bytes.
-//!   `ENC_STR_HEX`: like plain, but lowercase hex strings stored as their
-//!   bytes (half the size): per row uvarint byte count + 1, then the bytes.
+//!   `ENC_STR_HEX`: lowercase hex strings stored as their bytes (half the
+//!   size): uvarint L + 1 when every value has L bytes, then nulls and L
+//!   bytes per non-null row; or 0, then per row uvarint byte count + 1
+//!   (0 = null) and the bytes.
+//!   `ENC_STR_NUM`: every value is one prefix and a decimal number
+//!   ("u-07147"): the prefix length-prefixed, uvarint digit width (0 =
+//!   written without leading zeros), nulls, then int values of the numbers.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,6 +46,7 @@ pub const ENC_FLOAT_RAW: u8 = 4;
 pub const ENC_STR_DICT: u8 = 5;
 pub const ENC_STR_PLAIN: u8 = 6;
 pub const ENC_STR_HEX: u8 = 7;
+pub const ENC_STR_NUM: u8 = 8;
 
 /// A readable name of an encoding, for tools and statistics.
 pub fn encoding_name(enc: u8) -> &'static str {
@@ -53,6 +59,7 @@ pub fn encoding_name(enc: u8) -> &'static str {
         ENC_STR_DICT => "str-dict",
         ENC_STR_PLAIN => "str-plain",
         ENC_STR_HEX => "str-hex",
+        ENC_STR_NUM => "str-num",
         _ => "unknown",
     }
 }
@@ -290,7 +297,7 @@ pub fn decode_int(
 // ---------- float columns ----------
 
 /// The fewest decimals that represent every value exactly, if any.
-fn scale_for(vals: &[f64]) -> Option<u8> {
+pub(crate) fn scale_for(vals: &[f64]) -> Option<u8> {
     (0..=MAX_DECIMALS).find(|&d| {
         let scale = 10f64.powi(i32::from(d));
         vals.iter().all(|&v| {
@@ -376,9 +383,11 @@ fn hex_nibble(b: u8) -> u8 {
 
 const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
-/// Candidate encodings of a string column (`None` = null).
-pub fn encode_str(values: &[Option<&str>]) -> Vec<(u8, Vec<u8>)> {
-    // Dictionary: sorted distinct values, codes into it.
+/// Longest digit run the numbered-string encoding takes: 18 digits always
+/// fit an i64.
+const MAX_NUM_DIGITS: usize = 18;
+
+fn encode_dict(values: &[Option<&str>]) -> Vec<u8> {
     let mut dict: Vec<&str> = values.iter().flatten().copied().collect();
     dict.sort_unstable();
     dict.dedup();
@@ -399,21 +408,111 @@ pub fn encode_str(values: &[Option<&str>]) -> Vec<(u8, Vec<u8>)> {
             v.map_or(0, |s| index.get(s).copied().unwrap_or(0) + 1),
         );
     }
+    d
+}
+
+fn encode_plain(values: &[Option<&str>]) -> Vec<u8> {
     let mut plain = Vec::new();
     for v in values {
         put_uvarint(&mut plain, v.map_or(0, |s| s.len() as u64 + 1));
         plain.extend_from_slice(v.unwrap_or("").as_bytes());
     }
-    let mut out = vec![(ENC_STR_DICT, d), (ENC_STR_PLAIN, plain)];
-    if values.iter().flatten().all(|s| is_hex(s)) {
-        let mut hex = Vec::new();
-        for v in values {
-            put_uvarint(&mut hex, v.map_or(0, |s| s.len() as u64 / 2 + 1));
-            for pair in v.unwrap_or("").as_bytes().chunks_exact(2) {
-                hex.push(hex_nibble(pair[0]) << 4 | hex_nibble(pair[1]));
+    plain
+}
+
+/// Lowercase hex strings as their bytes; one shared length when they all
+/// have it (trace ids), else a length per row.
+fn encode_hex(values: &[Option<&str>]) -> Option<Vec<u8>> {
+    if !values.iter().flatten().all(|s| is_hex(s)) {
+        return None;
+    }
+    let mut lens = values.iter().flatten().map(|s| s.len());
+    let first = lens.next();
+    let fixed = first.filter(|&f| lens.all(|l| l == f));
+    let mut out = Vec::new();
+    let put_bytes = |out: &mut Vec<u8>, s: &str| {
+        for pair in s.as_bytes().chunks_exact(2) {
+            out.push(hex_nibble(pair[0]) << 4 | hex_nibble(pair[1]));
+        }
+    };
+    match fixed {
+        Some(len) => {
+            put_uvarint(&mut out, (len / 2) as u64 + 1);
+            let flags: Vec<bool> = values.iter().map(Option::is_none).collect();
+            put_nulls(&mut out, &flags);
+            for s in values.iter().flatten() {
+                put_bytes(&mut out, s);
             }
         }
+        None => {
+            put_uvarint(&mut out, 0);
+            for v in values {
+                put_uvarint(&mut out, v.map_or(0, |s| s.len() as u64 / 2 + 1));
+                put_bytes(&mut out, v.unwrap_or(""));
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Splits `s` into its prefix and trailing digit run (non-empty, at most
+/// `MAX_NUM_DIGITS`).
+fn split_number(s: &str) -> Option<(&str, &str)> {
+    let at = s.len() - s.bytes().rev().take_while(u8::is_ascii_digit).count();
+    let digits = &s[at..];
+    (!digits.is_empty() && digits.len() <= MAX_NUM_DIGITS).then(|| (&s[..at], digits))
+}
+
+/// Strings that are one shared prefix and a number ("u-07147"): the prefix
+/// once, the digit width (0 = written without padding), then the numbers
+/// as an int stream.
+fn encode_numbered(values: &[Option<&str>]) -> Vec<Vec<u8>> {
+    let mut parts = Vec::new();
+    for s in values.iter().flatten() {
+        match split_number(s) {
+            Some(p) => parts.push(p),
+            None => return Vec::new(),
+        }
+    }
+    let Some(&(prefix, first)) = parts.first() else {
+        return Vec::new();
+    };
+    if parts.iter().any(|(p, _)| *p != prefix) {
+        return Vec::new();
+    }
+    let padded = parts.iter().all(|(_, d)| d.len() == first.len());
+    let canonical = parts
+        .iter()
+        .all(|(_, d)| !d.starts_with('0') || d.len() == 1);
+    let width = match (padded, canonical) {
+        (true, _) => first.len(),
+        (false, true) => 0,
+        (false, false) => return Vec::new(),
+    };
+    let nums: Vec<i64> = parts
+        .iter()
+        .map(|(_, d)| d.parse::<i64>().unwrap_or(0))
+        .collect();
+    let mut head = Vec::new();
+    put_uvarint(&mut head, prefix.len() as u64);
+    head.extend_from_slice(prefix.as_bytes());
+    put_uvarint(&mut head, width as u64);
+    let flags: Vec<bool> = values.iter().map(Option::is_none).collect();
+    put_nulls(&mut head, &flags);
+    int_value_candidates(&head, &nums)
+}
+
+/// Candidate encodings of a string column (`None` = null).
+pub fn encode_str(values: &[Option<&str>]) -> Vec<(u8, Vec<u8>)> {
+    let mut out = vec![
+        (ENC_STR_DICT, encode_dict(values)),
+        (ENC_STR_PLAIN, encode_plain(values)),
+    ];
+    if let Some(hex) = encode_hex(values) {
         out.push((ENC_STR_HEX, hex));
+    }
+    for c in encode_numbered(values) {
+        out.push((ENC_STR_NUM, c));
     }
     out
 }
@@ -422,77 +521,155 @@ pub fn encode_str(values: &[Option<&str>]) -> Vec<(u8, Vec<u8>)> {
 struct Interner {
     dict: Vec<String>,
     index: HashMap<String, u32>,
+    codes: Vec<u32>,
 }
 
 impl Interner {
-    fn code(&mut self, s: String) -> u32 {
-        if let Some(&c) = self.index.get(&s) {
-            return c;
+    fn new(rows: usize) -> Interner {
+        Interner {
+            dict: Vec::new(),
+            index: HashMap::new(),
+            codes: Vec::with_capacity(rows),
         }
-        let c = self.dict.len() as u32;
-        self.index.insert(s.clone(), c);
-        self.dict.push(s);
-        c
     }
+    fn push(&mut self, s: Option<String>) {
+        let Some(s) = s else {
+            self.codes.push(NULL_CODE);
+            return;
+        };
+        let c = match self.index.get(&s) {
+            Some(&c) => c,
+            None => {
+                let c = self.dict.len() as u32;
+                self.index.insert(s.clone(), c);
+                self.dict.push(s);
+                c
+            }
+        };
+        self.codes.push(c);
+    }
+    fn finish(self) -> StrColumn {
+        StrColumn {
+            dict: Arc::new(self.dict),
+            codes: self.codes,
+        }
+    }
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(HEX_DIGITS[usize::from(b >> 4)] as char);
+        s.push(HEX_DIGITS[usize::from(b & 15)] as char);
+    }
+    s
+}
+
+fn decode_dict(r: &mut Reader<'_>, rows: usize) -> Result<StrColumn> {
+    let n = r.len_prefix("dictionary size")?;
+    let mut dict = Vec::with_capacity(n);
+    for _ in 0..n {
+        dict.push(r.str("dictionary entry")?.to_owned());
+    }
+    let mut codes = Vec::with_capacity(rows.min(r.remaining()));
+    for _ in 0..rows {
+        let at = r.position();
+        let c = r.uvarint("string code")?;
+        if c > n as u64 {
+            return Err(decode_err("string code", at));
+        }
+        codes.push(if c == 0 { NULL_CODE } else { (c - 1) as u32 });
+    }
+    Ok(StrColumn {
+        dict: Arc::new(dict),
+        codes,
+    })
+}
+
+/// Plain strings (`hex` false) or variable-length hex strings, one
+/// length-prefixed value per row.
+fn decode_per_row(r: &mut Reader<'_>, rows: usize, hex: bool) -> Result<StrColumn> {
+    let mut out = Interner::new(rows.min(r.remaining()));
+    for _ in 0..rows {
+        let at = r.position();
+        let n = r.uvarint("string length")?;
+        if n == 0 {
+            out.push(None);
+            continue;
+        }
+        let len = usize::try_from(n - 1).map_err(|_| decode_err("string length", at))?;
+        let bytes = r.take(len, "string bytes")?;
+        let s = if hex {
+            hex_string(bytes)
+        } else {
+            std::str::from_utf8(bytes)
+                .map_err(|_| decode_err("string bytes", at))?
+                .to_owned()
+        };
+        out.push(Some(s));
+    }
+    Ok(out.finish())
+}
+
+fn decode_hex(r: &mut Reader<'_>, rows: usize) -> Result<StrColumn> {
+    let at = r.position();
+    let fixed = r.uvarint("hex width")?;
+    if fixed == 0 {
+        return decode_per_row(r, rows, true);
+    }
+    let len = usize::try_from(fixed - 1).map_err(|_| decode_err("hex width", at))?;
+    let flags = read_nulls(r, rows)?;
+    let mut out = Interner::new(rows);
+    for null in flags {
+        out.push(if null {
+            None
+        } else {
+            Some(hex_string(r.take(len, "hex bytes")?))
+        });
+    }
+    Ok(out.finish())
+}
+
+fn decode_numbered(r: &mut Reader<'_>, rows: usize) -> Result<StrColumn> {
+    let prefix = r.str("number prefix")?;
+    let at = r.position();
+    let width = r.uvarint("number width")?;
+    if width > MAX_NUM_DIGITS as u64 {
+        return Err(decode_err("number width", at));
+    }
+    let width = width as usize;
+    let flags = read_nulls(r, rows)?;
+    let n = flags.iter().filter(|&&f| !f).count();
+    let nums = read_int_values(r, n)?;
+    let mut nums = nums.into_iter();
+    let mut out = Interner::new(rows);
+    for null in flags {
+        if null {
+            out.push(None);
+            continue;
+        }
+        let v = nums.next().unwrap_or(-1);
+        let digits = format!("{v:0width$}");
+        let fits = if width > 0 {
+            digits.len() == width
+        } else {
+            digits.len() <= MAX_NUM_DIGITS
+        };
+        if v < 0 || !fits {
+            return Err(decode_err("numbered string", r.position()));
+        }
+        out.push(Some(format!("{prefix}{digits}")));
+    }
+    Ok(out.finish())
 }
 
 pub fn decode_str(enc: u8, data: &[u8], rows: usize) -> Result<StrColumn> {
     let mut r = Reader::new(data);
     let col = match enc {
-        ENC_STR_DICT => {
-            let n = r.len_prefix("dictionary size")?;
-            let mut dict = Vec::with_capacity(n);
-            for _ in 0..n {
-                dict.push(r.str("dictionary entry")?.to_owned());
-            }
-            let mut codes = Vec::with_capacity(rows.min(r.remaining()));
-            for _ in 0..rows {
-                let at = r.position();
-                let c = r.uvarint("string code")?;
-                if c > n as u64 {
-                    return Err(decode_err("string code", at));
-                }
-                codes.push(if c == 0 { NULL_CODE } else { (c - 1) as u32 });
-            }
-            StrColumn {
-                dict: Arc::new(dict),
-                codes,
-            }
-        }
-        ENC_STR_PLAIN | ENC_STR_HEX => {
-            let mut interner = Interner {
-                dict: Vec::new(),
-                index: HashMap::new(),
-            };
-            let mut codes = Vec::with_capacity(rows.min(r.remaining()));
-            for _ in 0..rows {
-                let at = r.position();
-                let n = r.uvarint("string length")?;
-                if n == 0 {
-                    codes.push(NULL_CODE);
-                    continue;
-                }
-                let len = usize::try_from(n - 1).map_err(|_| decode_err("string length", at))?;
-                let bytes = r.take(len, "string bytes")?;
-                let s = if enc == ENC_STR_HEX {
-                    let mut s = String::with_capacity(len * 2);
-                    for b in bytes {
-                        s.push(HEX_DIGITS[usize::from(b >> 4)] as char);
-                        s.push(HEX_DIGITS[usize::from(b & 15)] as char);
-                    }
-                    s
-                } else {
-                    std::str::from_utf8(bytes)
-                        .map_err(|_| decode_err("string bytes", at))?
-                        .to_owned()
-                };
-                codes.push(interner.code(s));
-            }
-            StrColumn {
-                dict: Arc::new(interner.dict),
-                codes,
-            }
-        }
+        ENC_STR_DICT => decode_dict(&mut r, rows)?,
+        ENC_STR_PLAIN => decode_per_row(&mut r, rows, false)?,
+        ENC_STR_HEX => decode_hex(&mut r, rows)?,
+        ENC_STR_NUM => decode_numbered(&mut r, rows)?,
         _ => return Err(decode_err("string encoding", 0)),
     };
     if !r.is_empty() {
@@ -571,7 +748,7 @@ mod tests {
         let t = "4bf92f3577b34da6a3ce929d0e0e4736";
         let cands = encode_str(&[Some(t), None, Some("")]);
         let hex = cands.iter().find(|(e, _)| *e == ENC_STR_HEX).unwrap();
-        assert_eq!(hex.1.len(), 1 + 16 + 1 + 1);
+        assert_eq!(hex.1.len(), 1 + 1 + 16 + 1 + 1);
         str_round_trip(&[Some(t.into()), None, Some("".into())]);
         assert!(
             !encode_str(&[Some("ABCD")])
@@ -581,8 +758,35 @@ mod tests {
     }
 
     #[test]
+    fn fixed_hex_and_numbered_strings_round_trip() {
+        let t = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let cands = encode_str(&[Some(t), None, Some(t)]);
+        let hex = cands.iter().find(|(e, _)| *e == ENC_STR_HEX).unwrap();
+        // Width, null count and bitmap, then 16 bytes per value.
+        assert_eq!(hex.1.len(), 1 + 1 + 1 + 32);
+        let users = [Some("u-07147"), None, Some("u-00001"), Some("u-50000")];
+        assert!(encode_str(&users).iter().any(|(e, _)| *e == ENC_STR_NUM));
+        let owned = |v: &[Option<&str>]| v.iter().map(|s| s.map(str::to_owned)).collect::<Vec<_>>();
+        str_round_trip(&owned(&users));
+        str_round_trip(&owned(&[Some("u-1842"), Some("u-7"), Some("u-0")]));
+        str_round_trip(&owned(&[Some("12"), Some("7")]));
+        // Mixed prefixes, padding that is not uniform, or no digits: not numbered.
+        for v in [
+            &[Some("a1"), Some("b1")][..],
+            &[Some("x007"), Some("x12")],
+            &[Some("abc")],
+            &[Some("n1234567890123456789")],
+        ] {
+            assert!(
+                !encode_str(v).iter().any(|(e, _)| *e == ENC_STR_NUM),
+                "{v:?}"
+            );
+        }
+    }
+
+    #[test]
     fn decoders_reject_garbage_without_panicking() {
-        for enc in 0..10u8 {
+        for enc in 0..12u8 {
             for data in [&[][..], &[0xff; 3], &[1, 0, 2, 65], &[0, 2, 200, 1]] {
                 let _ = decode_int(enc, data, 3, None);
                 let _ = decode_float(enc, data, 3);
@@ -620,7 +824,8 @@ mod tests {
 
         #[test]
         fn any_strings_round_trip(vals in prop::collection::vec(
-            prop::option::of(prop_oneof![".{0,12}", "[0-9a-f]{0,8}", Just("x".to_string())]),
+            prop::option::of(prop_oneof![".{0,12}", "[0-9a-f]{0,8}", Just("x".to_string()),
+                                         "u-[0-9]{1,6}", "[0-9]{1,3}"]),
             0..100)) {
             str_round_trip(&vals);
         }

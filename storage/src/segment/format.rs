@@ -8,7 +8,8 @@
 //! HEADER_LEN      column chunks, block by block, column by column in footer
 //!                 order; each chunk is a zstd frame (or the raw bytes when
 //!                 that is smaller), checksummed (crc32 of the stored bytes)
-//! ...             rollup section (same framing as a chunk)
+//! ...             rollup section (same framing as a chunk; left out when
+//!                 it would not be smaller than the rows it summarises)
 //! ...             footer: zstd frame of the rkyv archive of `Footer`
 //! len - 24        trailer  (TRAILER_LEN = 24 bytes)
 //!                   footer_len      u32 LE  stored (compressed) footer bytes
@@ -225,7 +226,9 @@ pub struct Footer {
     pub max_seq: u64,
     pub columns: Vec<ColumnMeta>,
     pub blocks: Vec<BlockMeta>,
-    pub rollups: ChunkRef,
+    /// The rollup section; `None` when the writer left it out because it
+    /// would hold nearly a row per event (see `writer::MIN_EVENTS_PER_ROLLUP_ROW`).
+    pub rollups: Option<ChunkRef>,
 }
 
 /// A column key's on-disk tag and name.
@@ -303,7 +306,7 @@ pub fn check_footer(f: &Footer, data_end: u64, location: &str) -> Result<()> {
             return bad(format!("core column {k:?} missing or out of place"));
         }
     }
-    if !in_data(&f.rollups) {
+    if f.rollups.as_ref().is_some_and(|r| !in_data(r)) {
         return bad("rollup section out of bounds".into());
     }
     let mut rows = 0u64;
@@ -392,13 +395,13 @@ mod tests {
                 distinct: Some(vec!["a".into()]),
             }],
             blocks: vec![],
-            rollups: ChunkRef {
+            rollups: Some(ChunkRef {
                 offset: 16,
                 len: 0,
                 raw_len: 0,
                 crc: 0,
                 codec: CODEC_NONE,
-            },
+            }),
         };
         let bytes = archive_footer(&f).unwrap();
         let mut shifted = vec![0u8];

@@ -204,11 +204,11 @@ impl SegmentReader {
             .enumerate()
             .filter_map(|(c, meta)| {
                 let key = format::tag_to_key(meta.tag, &meta.name)?;
-                let mut encodings = [0u64; 8];
+                let mut encodings = [0u64; 16];
                 let mut bytes = 0u64;
                 for b in &self.footer.blocks {
                     bytes += u64::from(b.chunks[c].at.len);
-                    encodings[usize::from(b.chunks[c].encoding).min(7)] += 1;
+                    encodings[usize::from(b.chunks[c].encoding).min(15)] += 1;
                 }
                 let (common, _) = encodings.iter().enumerate().max_by_key(|(_, n)| **n)?;
                 Some((key, bytes, encoding::encoding_name(common as u8)))
@@ -221,7 +221,7 @@ impl SegmentReader {
             .flat_map(|b| &b.chunks)
             .map(|c| u64::from(c.at.len))
             .sum();
-        let rollups = u64::from(self.footer.rollups.len);
+        let rollups = self.footer.rollups.as_ref().map_or(0, |r| u64::from(r.len));
         let total = self.source.len(&self.path).unwrap_or(0);
         SegmentLayout {
             columns,
@@ -230,7 +230,8 @@ impl SegmentReader {
         }
     }
 
-    /// The validated footer (tests and tools look at chunk positions).
+    /// The validated footer (tests look at chunk positions).
+    #[cfg(test)]
     pub(crate) fn footer(&self) -> &Footer {
         &self.footer
     }
@@ -297,9 +298,12 @@ impl SegmentReader {
             .map_err(|e| self.corrupted("segment chunk", block, key, e.to_string()))
     }
 
-    /// Reads and decodes the rollup section (no caching).
-    fn load_rollups(&self) -> Result<Rollups> {
-        let at = &self.footer.rollups;
+    /// Reads and decodes the rollup section (no caching); `None` when the
+    /// segment has none.
+    fn load_rollups(&self) -> Result<Option<Rollups>> {
+        let Some(at) = &self.footer.rollups else {
+            return Ok(None);
+        };
         let loc = format!("segment {} ({}) rollups", self.id.0, self.path.display());
         let stored = self
             .source
@@ -307,6 +311,7 @@ impl SegmentReader {
         let raw =
             unpack(&stored, at).map_err(|d| StorageError::corrupted("segment rollups", &loc, d))?;
         decode_rollups(&raw)
+            .map(Some)
             .map_err(|e| StorageError::corrupted("segment rollups", &loc, e.to_string()))
     }
 
@@ -427,13 +432,16 @@ impl ScanUnit for SegmentReader {
         Ok(set)
     }
     fn rollups(&self) -> Result<Option<Arc<Rollups>>> {
+        if self.footer.rollups.is_none() {
+            return Ok(None);
+        }
         let mut cached = self.rollups.lock();
         if let Some(r) = cached.as_ref() {
             return Ok(Some(r.clone()));
         }
-        let r = Arc::new(self.load_rollups()?);
-        *cached = Some(r.clone());
-        Ok(Some(r))
+        let r = self.load_rollups()?.map(Arc::new);
+        cached.clone_from(&r);
+        Ok(r)
     }
 }
 

@@ -1,25 +1,48 @@
 //! Builds a segment's rollups from its rows at write time, and the rollup
 //! section's binary form.
 //!
-//! Section layout (before zstd; varints are LEB128):
+//! Rollups of small segments hold nearly a row per event, so the section is
+//! laid out to compress: column by column rather than row by row, latency
+//! figures as exact scaled integers where the data allows, and a row with a
+//! single latency stores that value once (its min, max, sum and sketch all
+//! follow from it).
+//!
+//! Section layout (before zstd; varints are LEB128, "zz" zigzag):
 //! - string table: uvarint count, each string length-prefixed. Keys refer
 //!   to it as uvarint `index + 1`, 0 meaning "none".
-//! - by_minute: uvarint row count; per row zz-varint minute number delta
-//!   (minute / 60 s, from the previous row), service ref, event_type ref,
-//!   class byte, aggregate.
-//! - by_route: uvarint row count; per row service ref, endpoint ref, method
-//!   code byte (0 = none), event_type ref, class byte, aggregate.
-//! - aggregate: uvarint count, errors, latency_count; when latency_count > 0
-//!   the latency sum, min and max as f64 LE, then the sketch
-//!   (`LatencySketch::encode`).
+//! - latency scale byte: `d` in 0..=6 when every latency figure below is
+//!   stored as the zz-varint integer `value * 10^d`, or `RAW_LATENCIES`
+//!   when they are f64 LE. Then a flag byte: 1 when one-latency rows store
+//!   their figures in full like the others (see `encode_rollups`).
+//! - by_minute: uvarint row count n; then n zz-varint minute-number deltas
+//!   (minute / 60 s), n service refs, n event_type refs, n class bytes, then
+//!   the aggregates.
+//! - by_route: uvarint row count n; then n service refs, n endpoint refs,
+//!   n method bytes (0 = none), n event_type refs, n class bytes, then the
+//!   aggregates.
+//! - aggregates of n rows: n uvarint counts, n uvarint errors, n uvarint
+//!   latency counts; then per row with latency count 1 its latency, and per
+//!   row with more its min, max and sum; then per row with more than one
+//!   its sketch (`LatencySketch::encode`). With the flag set, one-latency
+//!   rows are stored like the rows with more.
 
 use std::collections::HashMap;
 
+use super::encoding::scale_for;
 use crate::codec::{Reader, put_bytes, put_ivarint, put_uvarint};
 use crate::error::{Result, StorageError};
 use crate::event::{Method, is_error};
 use crate::rollup::{MinuteKey, RollupAgg, Rollups, RouteKey, status_class};
 use crate::types::Micros;
+
+/// Scale byte meaning "latency figures are raw f64".
+const RAW_LATENCIES: u8 = 0xff;
+/// Latency sums are accumulated exactly in units of 10^-6 ms while every
+/// latency is a whole number of those units (all real latencies are), then
+/// rounded once: a sum that does not depend on the order rows were added.
+const EXACT_SUM_SCALE: f64 = 1e6;
+/// Beyond this an f64 no longer holds every integer, so exact sums stop.
+const MAX_EXACT: i128 = 1 << 53;
 
 /// The fields of one row that rollups look at.
 #[derive(Debug, Clone, Copy)]
@@ -42,12 +65,46 @@ type RouteK<'a> = (
     u8,
 );
 
-/// Accumulates rows (in the segment's row order, so float sums are
-/// reproducible) into both rollup tables, borrowing the rows' strings.
+/// An aggregate being built, with its exact latency sum while there is one.
+#[derive(Default)]
+struct Acc {
+    agg: RollupAgg,
+    /// Sum of latencies in units of 1/EXACT_SUM_SCALE ms; `None` once a
+    /// latency is not a whole number of units.
+    exact_sum: Option<i128>,
+}
+
+impl Acc {
+    fn add(&mut self, latency: Option<f64>, err: bool) {
+        if let Some(l) = latency.filter(|l| !l.is_nan()) {
+            let units = (l * EXACT_SUM_SCALE).round();
+            let exact = units.abs() < MAX_EXACT as f64
+                && ((units as i64) as f64 / EXACT_SUM_SCALE).to_bits() == l.to_bits();
+            self.exact_sum = match (self.agg.latency_count, self.exact_sum) {
+                _ if !exact => None,
+                (0, _) => Some(units as i128),
+                (_, Some(s)) => Some(s + units as i128),
+                (_, None) => None,
+            };
+        }
+        self.agg.add(latency, err);
+    }
+
+    fn finish(mut self) -> RollupAgg {
+        if let Some(s) = self.exact_sum.filter(|s| s.abs() < MAX_EXACT) {
+            self.agg.latency_sum = s as f64 / EXACT_SUM_SCALE;
+        }
+        self.agg
+    }
+}
+
+/// Accumulates rows into both rollup tables, borrowing the rows' strings.
+/// Latency sums are exact where the latencies allow (see `EXACT_SUM_SCALE`),
+/// otherwise summed in row order.
 #[derive(Default)]
 pub struct RollupBuilder<'a> {
-    by_minute: HashMap<MinuteK<'a>, RollupAgg>,
-    by_route: HashMap<RouteK<'a>, RollupAgg>,
+    by_minute: HashMap<MinuteK<'a>, Acc>,
+    by_route: HashMap<RouteK<'a>, Acc>,
 }
 
 impl<'a> RollupBuilder<'a> {
@@ -71,21 +128,21 @@ impl<'a> RollupBuilder<'a> {
         let mut by_minute: Vec<(MinuteKey, RollupAgg)> = self
             .by_minute
             .into_iter()
-            .map(|((m, svc, et, class), agg)| {
+            .map(|((m, svc, et, class), acc)| {
                 let key = MinuteKey {
                     minute: Micros(m),
                     service: own(svc),
                     event_type: et.to_owned(),
                     status_class: class,
                 };
-                (key, agg)
+                (key, acc.finish())
             })
             .collect();
         by_minute.sort_by(|a, b| a.0.cmp(&b.0));
         let mut by_route: Vec<(RouteKey, RollupAgg)> = self
             .by_route
             .into_iter()
-            .map(|((svc, ep, method, et, class), agg)| {
+            .map(|((svc, ep, method, et, class), acc)| {
                 let key = RouteKey {
                     service: own(svc),
                     endpoint: own(ep),
@@ -93,7 +150,7 @@ impl<'a> RollupBuilder<'a> {
                     event_type: et.to_owned(),
                     status_class: class,
                 };
-                (key, agg)
+                (key, acc.finish())
             })
             .collect();
         by_route.sort_by(|a, b| a.0.cmp(&b.0));
@@ -124,42 +181,143 @@ impl StringTable {
     }
 }
 
-fn put_agg(out: &mut Vec<u8>, a: &RollupAgg) {
-    put_uvarint(out, a.count);
-    put_uvarint(out, a.errors);
-    put_uvarint(out, a.latency_count);
-    if a.latency_count > 0 {
-        for v in [a.latency_sum, a.latency_min, a.latency_max] {
-            out.extend_from_slice(&v.to_le_bytes());
+/// True when an aggregate stores min, max, sum and sketch rather than its
+/// single latency.
+fn stores_full(latency_count: u64, full_singles: bool) -> bool {
+    latency_count > 1 || (latency_count == 1 && full_singles)
+}
+
+/// The latency figures an aggregate stores, in order.
+fn latency_figures(a: &RollupAgg, full_singles: bool) -> Vec<f64> {
+    match a.latency_count {
+        0 => vec![],
+        n if stores_full(n, full_singles) => vec![a.latency_min, a.latency_max, a.latency_sum],
+        _ => vec![a.latency_min],
+    }
+}
+
+/// True when a one-latency aggregate is exactly what adding that latency
+/// gives, so the value alone restores it.
+fn single_is_plain(a: &RollupAgg) -> bool {
+    let mut s = crate::sketch::LatencySketch::new();
+    s.add(a.latency_min);
+    a.latency_min.to_bits() == a.latency_max.to_bits()
+        && a.latency_min.to_bits() == a.latency_sum.to_bits()
+        && s == a.sketch
+}
+
+fn put_latency(out: &mut Vec<u8>, v: f64, scale: Option<f64>) {
+    match scale {
+        Some(s) => put_ivarint(out, (v * s).round() as i64),
+        None => out.extend_from_slice(&v.to_le_bytes()),
+    }
+}
+
+fn put_aggs<'r>(
+    out: &mut Vec<u8>,
+    aggs: impl Iterator<Item = &'r RollupAgg> + Clone,
+    scale: Option<f64>,
+    full_singles: bool,
+) {
+    for a in aggs.clone() {
+        put_uvarint(out, a.count);
+    }
+    for a in aggs.clone() {
+        put_uvarint(out, a.errors);
+    }
+    for a in aggs.clone() {
+        put_uvarint(out, a.latency_count);
+    }
+    for a in aggs.clone() {
+        for v in latency_figures(a, full_singles) {
+            put_latency(out, v, scale);
         }
+    }
+    for a in aggs.filter(|a| stores_full(a.latency_count, full_singles)) {
         a.sketch.encode(out);
     }
 }
 
 /// The rollup section's bytes (before compression).
 pub fn encode_rollups(r: &Rollups) -> Vec<u8> {
+    // One-latency rows store only their value. If any is not what adding
+    // that value gives (a -0.0 latency sums to +0.0; or a table not made by
+    // `RollupBuilder`), a flag makes every row store its figures in full.
+    let aggs = r
+        .by_minute
+        .iter()
+        .map(|(_, a)| a)
+        .chain(r.by_route.iter().map(|(_, a)| a));
+    let full_singles = !aggs
+        .clone()
+        .filter(|a| a.latency_count == 1)
+        .all(single_is_plain);
+    let figures: Vec<f64> = aggs
+        .flat_map(|a| latency_figures(a, full_singles))
+        .collect();
+    let decimals = scale_for(&figures);
+    let scale = decimals.map(|d| 10f64.powi(i32::from(d)));
+
     let mut table = StringTable::default();
     let mut body = Vec::new();
+    body.push(decimals.unwrap_or(RAW_LATENCIES));
+    body.push(u8::from(full_singles));
+
     put_uvarint(&mut body, r.by_minute.len() as u64);
     let mut prev = 0i64;
-    for (k, agg) in &r.by_minute {
+    for (k, _) in &r.by_minute {
         let m = k.minute.0.div_euclid(Micros::MINUTE);
         put_ivarint(&mut body, m.wrapping_sub(prev));
         prev = m;
-        put_uvarint(&mut body, table.reference(k.service.as_deref()));
-        put_uvarint(&mut body, table.reference(Some(&k.event_type)));
-        body.push(k.status_class);
-        put_agg(&mut body, agg);
     }
+    let refs: Vec<(u64, u64)> = r
+        .by_minute
+        .iter()
+        .map(|(k, _)| {
+            (
+                table.reference(k.service.as_deref()),
+                table.reference(Some(&k.event_type)),
+            )
+        })
+        .collect();
+    refs.iter().for_each(|r| put_uvarint(&mut body, r.0));
+    refs.iter().for_each(|r| put_uvarint(&mut body, r.1));
+    body.extend(r.by_minute.iter().map(|(k, _)| k.status_class));
+    put_aggs(
+        &mut body,
+        r.by_minute.iter().map(|(_, a)| a),
+        scale,
+        full_singles,
+    );
+
     put_uvarint(&mut body, r.by_route.len() as u64);
-    for (k, agg) in &r.by_route {
-        put_uvarint(&mut body, table.reference(k.service.as_deref()));
-        put_uvarint(&mut body, table.reference(k.endpoint.as_deref()));
-        body.push(k.method.map_or(0, Method::code));
-        put_uvarint(&mut body, table.reference(Some(&k.event_type)));
-        body.push(k.status_class);
-        put_agg(&mut body, agg);
-    }
+    let refs: Vec<[u64; 3]> = r
+        .by_route
+        .iter()
+        .map(|(k, _)| {
+            [
+                table.reference(k.service.as_deref()),
+                table.reference(k.endpoint.as_deref()),
+                table.reference(Some(&k.event_type)),
+            ]
+        })
+        .collect();
+    refs.iter().for_each(|r| put_uvarint(&mut body, r[0]));
+    refs.iter().for_each(|r| put_uvarint(&mut body, r[1]));
+    body.extend(
+        r.by_route
+            .iter()
+            .map(|(k, _)| k.method.map_or(0, Method::code)),
+    );
+    refs.iter().for_each(|r| put_uvarint(&mut body, r[2]));
+    body.extend(r.by_route.iter().map(|(k, _)| k.status_class));
+    put_aggs(
+        &mut body,
+        r.by_route.iter().map(|(_, a)| a),
+        scale,
+        full_singles,
+    );
+
     let mut out = Vec::with_capacity(body.len() + 64 * table.strings.len());
     put_uvarint(&mut out, table.strings.len() as u64);
     for s in &table.strings {
@@ -173,49 +331,81 @@ fn bad(what: &'static str, offset: usize) -> StorageError {
     StorageError::Decode { what, offset }
 }
 
-fn get_ref<'s>(r: &mut Reader<'_>, strings: &'s [String]) -> Result<Option<&'s String>> {
+fn get_ref(r: &mut Reader<'_>, strings: &[String]) -> Result<Option<String>> {
     let at = r.position();
     match r.uvarint("rollup string ref")? {
         0 => Ok(None),
         i => strings
             .get((i - 1) as usize)
+            .cloned()
             .map(Some)
             .ok_or_else(|| bad("rollup string ref", at)),
     }
 }
 
-fn get_class(r: &mut Reader<'_>) -> Result<u8> {
-    let at = r.position();
-    let c = r.u8("status class")?;
-    if c > 5 {
-        return Err(bad("status class", at));
-    }
-    Ok(c)
+fn get_refs(r: &mut Reader<'_>, strings: &[String], n: usize) -> Result<Vec<Option<String>>> {
+    (0..n).map(|_| get_ref(r, strings)).collect()
 }
 
-fn get_agg(r: &mut Reader<'_>) -> Result<RollupAgg> {
+fn get_classes(r: &mut Reader<'_>, n: usize) -> Result<Vec<u8>> {
     let at = r.position();
-    let count = r.uvarint("rollup count")?;
-    let errors = r.uvarint("rollup errors")?;
-    let latency_count = r.uvarint("rollup latency count")?;
-    if errors > count || latency_count > count || count == 0 {
-        return Err(bad("rollup counts", at));
+    let c = r.take(n, "status classes")?;
+    if c.iter().any(|&c| c > 5) {
+        return Err(bad("status class", at));
     }
-    // Fields without latencies keep `RollupAgg::default()`'s values, as
-    // the builder leaves them, so a decoded table equals the built one.
-    let mut a = RollupAgg {
-        count,
-        errors,
-        latency_count,
-        ..RollupAgg::default()
-    };
-    if latency_count > 0 {
-        a.latency_sum = r.f64_le("latency sum")?;
-        a.latency_min = r.f64_le("latency min")?;
-        a.latency_max = r.f64_le("latency max")?;
+    Ok(c.to_vec())
+}
+
+fn get_latency(r: &mut Reader<'_>, scale: Option<f64>) -> Result<f64> {
+    match scale {
+        Some(s) => Ok(r.ivarint("latency")? as f64 / s),
+        None => r.f64_le("latency"),
+    }
+}
+
+/// Reads `n` aggregates.
+fn get_aggs(
+    r: &mut Reader<'_>,
+    n: usize,
+    scale: Option<f64>,
+    full_singles: bool,
+) -> Result<Vec<RollupAgg>> {
+    let mut aggs: Vec<RollupAgg> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let count = r.uvarint("rollup count")?;
+        aggs.push(RollupAgg {
+            count,
+            ..RollupAgg::default()
+        });
+    }
+    for a in aggs.iter_mut() {
+        a.errors = r.uvarint("rollup errors")?;
+    }
+    for a in aggs.iter_mut() {
+        let at = r.position();
+        a.latency_count = r.uvarint("rollup latency count")?;
+        if a.errors > a.count || a.latency_count > a.count || a.count == 0 {
+            return Err(bad("rollup counts", at));
+        }
+    }
+    for a in aggs.iter_mut() {
+        if stores_full(a.latency_count, full_singles) {
+            a.latency_min = get_latency(r, scale)?;
+            a.latency_max = get_latency(r, scale)?;
+            a.latency_sum = get_latency(r, scale)?;
+        } else if a.latency_count == 1 {
+            let v = get_latency(r, scale)?;
+            (a.latency_min, a.latency_max, a.latency_sum) = (v, v, v);
+            a.sketch.add(v);
+        }
+    }
+    for a in aggs
+        .iter_mut()
+        .filter(|a| stores_full(a.latency_count, full_singles))
+    {
         a.sketch = crate::sketch::LatencySketch::decode(r)?;
     }
-    Ok(a)
+    Ok(aggs)
 }
 
 /// Decodes a rollup section. Row counts are bounded by the bytes left (each
@@ -227,50 +417,85 @@ pub fn decode_rollups(data: &[u8]) -> Result<Rollups> {
     for _ in 0..n {
         strings.push(r.str("rollup string")?.to_owned());
     }
+    let at = r.position();
+    let scale = match r.u8("latency scale")? {
+        RAW_LATENCIES => None,
+        d if d <= 6 => Some(10f64.powi(i32::from(d))),
+        _ => return Err(bad("latency scale", at)),
+    };
+    let at = r.position();
+    let full_singles = match r.u8("full singles flag")? {
+        0 => false,
+        1 => true,
+        _ => return Err(bad("full singles flag", at)),
+    };
+
     let n = r.len_prefix("minute rows")?;
-    let mut by_minute = Vec::with_capacity(n);
+    let mut minutes = Vec::with_capacity(n);
     let mut prev = 0i64;
     for _ in 0..n {
         let at = r.position();
         prev = prev.wrapping_add(r.ivarint("minute delta")?);
-        let minute = prev
-            .checked_mul(Micros::MINUTE)
-            .ok_or_else(|| bad("minute", at))?;
-        let service = get_ref(&mut r, &strings)?.cloned();
-        let event_type = get_ref(&mut r, &strings)?
-            .cloned()
-            .ok_or_else(|| bad("minute event type", at))?;
-        let status_class = get_class(&mut r)?;
+        minutes.push(
+            prev.checked_mul(Micros::MINUTE)
+                .ok_or_else(|| bad("minute", at))?,
+        );
+    }
+    let services = get_refs(&mut r, &strings, n)?;
+    let types = get_refs(&mut r, &strings, n)?;
+    let classes = get_classes(&mut r, n)?;
+    let aggs = get_aggs(&mut r, n, scale, full_singles)?;
+    let mut by_minute = Vec::with_capacity(n);
+    for ((((minute, service), et), class), agg) in minutes
+        .into_iter()
+        .zip(services)
+        .zip(types)
+        .zip(classes)
+        .zip(aggs)
+    {
         let key = MinuteKey {
             minute: Micros(minute),
             service,
-            event_type,
-            status_class,
+            event_type: et.ok_or_else(|| bad("minute event type", 0))?,
+            status_class: class,
         };
-        by_minute.push((key, get_agg(&mut r)?));
+        by_minute.push((key, agg));
     }
+
     let n = r.len_prefix("route rows")?;
+    let services = get_refs(&mut r, &strings, n)?;
+    let endpoints = get_refs(&mut r, &strings, n)?;
+    let at = r.position();
+    let methods = r
+        .take(n, "route methods")?
+        .iter()
+        .map(|&c| match c {
+            0 => Ok(None),
+            c => Method::from_code(c)
+                .map(Some)
+                .ok_or_else(|| bad("route method", at)),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let types = get_refs(&mut r, &strings, n)?;
+    let classes = get_classes(&mut r, n)?;
+    let aggs = get_aggs(&mut r, n, scale, full_singles)?;
     let mut by_route = Vec::with_capacity(n);
-    for _ in 0..n {
-        let at = r.position();
-        let service = get_ref(&mut r, &strings)?.cloned();
-        let endpoint = get_ref(&mut r, &strings)?.cloned();
-        let method = match r.u8("route method")? {
-            0 => None,
-            c => Some(Method::from_code(c).ok_or_else(|| bad("route method", at))?),
-        };
-        let event_type = get_ref(&mut r, &strings)?
-            .cloned()
-            .ok_or_else(|| bad("route event type", at))?;
-        let status_class = get_class(&mut r)?;
+    for (((((service, endpoint), method), et), class), agg) in services
+        .into_iter()
+        .zip(endpoints)
+        .zip(methods)
+        .zip(types)
+        .zip(classes)
+        .zip(aggs)
+    {
         let key = RouteKey {
             service,
             endpoint,
             method,
-            event_type,
-            status_class,
+            event_type: et.ok_or_else(|| bad("route event type", 0))?,
+            status_class: class,
         };
-        by_route.push((key, get_agg(&mut r)?));
+        by_route.push((key, agg));
     }
     if !r.is_empty() {
         return Err(bad("trailing bytes in rollups", r.position()));

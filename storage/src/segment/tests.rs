@@ -164,6 +164,18 @@ fn sample_rows(n: i64, with_attrs: bool) -> Vec<Row> {
         .collect()
 }
 
+/// Like `sample_rows`, squeezed into five minutes so that rollup rows
+/// each hold several events (and the writer keeps the rollups).
+fn dense_rows(n: i64) -> Vec<Row> {
+    let mut rows = sample_rows(n, false);
+    for r in &mut rows {
+        let skew = r.received - r.ts;
+        r.ts = 1_000_000_000 + (r.ts - 1_000_000_000) % 300_000_000;
+        r.received = r.ts + skew;
+    }
+    rows
+}
+
 fn tenant() -> TenantId {
     TenantId::new("t001").unwrap()
 }
@@ -382,7 +394,8 @@ fn statistics_and_distinct_lists_match_the_data() {
 #[test]
 fn rollups_equal_a_naive_computation() {
     let dir = tempfile::tempdir().unwrap();
-    let rows = sample_rows(2000, false);
+    // Some rollup rows hold a single latency, others several.
+    let rows = dense_rows(1500);
     let (path, _) = write(dir.path(), &rows, 300);
     let r = SegmentReader::open(&path, SegmentId(7)).unwrap();
     let mut by_minute: BTreeMap<MinuteKey, RollupAgg> = BTreeMap::new();
@@ -411,10 +424,46 @@ fn rollups_equal_a_naive_computation() {
             .add(row.latency, err);
     }
     let got = r.rollups().unwrap().unwrap();
-    assert_eq!(got.by_minute, by_minute.into_iter().collect::<Vec<_>>());
-    assert_eq!(got.by_route, by_route.into_iter().collect::<Vec<_>>());
+    // Sums are rounded once from an exact total rather than accumulated,
+    // so they may differ from the naive float sum in the last bits.
+    fn same<K: PartialEq + std::fmt::Debug>(got: &[(K, RollupAgg)], want: BTreeMap<K, RollupAgg>) {
+        assert_eq!(got.len(), want.len());
+        for ((gk, g), (wk, w)) in got.iter().zip(want) {
+            assert_eq!(gk, &wk);
+            let tol = 1e-12 * w.latency_sum.abs().max(1.0);
+            assert!(
+                (g.latency_sum - w.latency_sum).abs() <= tol,
+                "{gk:?}: {} vs {}",
+                g.latency_sum,
+                w.latency_sum
+            );
+            let g = RollupAgg {
+                latency_sum: w.latency_sum,
+                ..g.clone()
+            };
+            assert_eq!(g, w, "{gk:?}");
+        }
+    }
+    same(&got.by_minute, by_minute);
+    same(&got.by_route, by_route);
+    assert!(got.by_minute.iter().any(|(_, a)| a.latency_count == 1));
     // Cached: the same Arc comes back.
     assert!(Arc::ptr_eq(&got, &r.rollups().unwrap().unwrap()));
+}
+
+#[test]
+fn rollups_are_left_out_where_they_would_not_pay() {
+    let dir = tempfile::tempdir().unwrap();
+    // 200 rows spread over an hour: nearly one rollup row per event.
+    let (path, _) = write(dir.path(), &sample_rows(200, false), 64);
+    let r = SegmentReader::open(&path, SegmentId(7)).unwrap();
+    assert!(r.rollups().unwrap().is_none());
+    assert_eq!(r.layout().rollups, 0);
+    assert_eq!(verify_segment(&path).unwrap(), 4);
+    let (path, _) = write(dir.path(), &dense_rows(1500), 64);
+    let r = SegmentReader::open(&path, SegmentId(7)).unwrap();
+    assert!(r.rollups().unwrap().is_some());
+    assert!(r.layout().rollups > 0);
 }
 
 #[test]
@@ -457,8 +506,14 @@ fn a_damaged_chunk_is_named_and_other_blocks_still_read() {
         ));
     }
     // Damaged rollups: the rollups fail, the rows still read.
+    let (path, _) = write(dir.path(), &dense_rows(1500), 200);
+    let clean = std::fs::read(&path).unwrap();
+    let footer = SegmentReader::open(&path, SegmentId(7))
+        .unwrap()
+        .footer()
+        .clone();
     let mut bytes = clean.clone();
-    bytes[footer.rollups.offset as usize + 1] ^= 0x01;
+    bytes[footer.rollups.unwrap().offset as usize + 1] ^= 0x01;
     std::fs::write(&path, &bytes).unwrap();
     let r = SegmentReader::open(&path, SegmentId(7)).unwrap();
     assert!(matches!(r.rollups(), Err(StorageError::Corrupted { .. })));

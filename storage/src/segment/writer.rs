@@ -29,6 +29,12 @@ pub const MAX_DISTINCT: usize = 4096;
 /// (user ids in a small segment) costs footer bytes and prunes nothing.
 const DISTINCT_ALWAYS_KEEP: usize = 64;
 const DISTINCT_MIN_REPEATS: usize = 4;
+/// Rollups are kept only when they hold at least this many events per
+/// row on average. Below it (small segments: a tenant's quiet hour) they
+/// cost about as many bytes as the rows themselves and a query reads the
+/// rows just as fast; measured on the generated data they were a quarter
+/// of the file in such segments.
+pub const MIN_EVENTS_PER_ROLLUP_ROW: usize = 2;
 /// String statistics longer than this are not kept (the column then has
 /// unknown bounds): messages can be KBs and would bloat every footer.
 const MAX_STAT_STR: usize = 256;
@@ -477,9 +483,15 @@ fn write_body<'a>(
         });
     }
 
-    let section = encode_rollups(&rollups.finish());
-    let (_, codec, stored, raw_len) = choose(vec![(0, section)], opts.zstd_level, "rollups")?;
-    let rollups_at = out.chunk(codec, &stored, raw_len)?;
+    let rollups = rollups.finish();
+    let rollup_rows = rollups.by_minute.len() + rollups.by_route.len();
+    let rollups_at = if order.len() >= MIN_EVENTS_PER_ROLLUP_ROW * rollup_rows {
+        let section = encode_rollups(&rollups);
+        let (_, codec, stored, raw_len) = choose(vec![(0, section)], opts.zstd_level, "rollups")?;
+        Some(out.chunk(codec, &stored, raw_len)?)
+    } else {
+        None
+    };
 
     let rows_total = order.len() as u64;
     let columns = keys
