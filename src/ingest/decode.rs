@@ -531,6 +531,30 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    proptest::proptest! {
+        /// Any bytes, and any corruption of a valid body, give Ok or Err.
+        #[test]
+        fn never_panics(
+            data in proptest::collection::vec(proptest::num::u8::ANY, 0..512),
+            cut in 0usize..200,
+            flip in 0usize..200,
+            byte in proptest::num::u8::ANY,
+        ) {
+            let _ = parse_single(&data);
+            let _ = parse_batch(&data, BodyFormat::Json);
+            let _ = parse_batch(&data, BodyFormat::Ndjson);
+            let _ = decompress(Some("gzip"), &data, 4096);
+            let _ = decompress(Some("zstd"), &data, 4096);
+            let mut valid = br#"{"events":[{"event_type":"a","status_code":200,"attributes":{"k":"v\u0041"}},[1,{"x":null}]]}"#.to_vec();
+            valid.truncate(cut.min(valid.len()));
+            if let Some(b) = valid.get_mut(flip) {
+                *b = byte;
+            }
+            let _ = parse_batch(&valid, BodyFormat::Json);
+            let _ = parse_batch(&valid, BodyFormat::Ndjson);
+        }
+    }
+
     #[test]
     fn reads_the_three_batch_shapes() {
         let arr = br#"[{"event_type":"a","status_code":200},{"event_type":"b"}]"#;

@@ -106,7 +106,7 @@ pub fn parse_query(
     let interval = match obj.get("interval") {
         None | Some(Json::Null) => None,
         Some(Json::String(s)) => match timeparse::parse_duration(s) {
-            Some(w) if (range.to.0 - range.from.0) / w <= MAX_BUCKETS => Some(w),
+            Some(w) if range.to.0.saturating_sub(range.from.0) / w <= MAX_BUCKETS => Some(w),
             Some(_) => {
                 errors.push(ParamError::new(
                     "interval",
@@ -723,6 +723,32 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any bytes, and any corruption of a valid query, give Ok or Err;
+        /// what parses is within the limits.
+        #[test]
+        fn never_panics(
+            data in proptest::collection::vec(proptest::num::u8::ANY, 0..256),
+            cut in 0usize..300,
+            flip in 0usize..300,
+            byte in proptest::num::u8::ANY,
+        ) {
+            let mut valid = br#"{"from":"now-24h","to":"now","filter":{"status_code":{"gte":500},"service":["a","b"],"attributes.k":"v","message":{"contains":"x"}},"group_by":["endpoint","tenant"],"interval":"1m","aggregations":[{"op":"p95","field":"latency_ms","as":"p"},{"op":"count"}],"order_by":[{"field":"p","desc":true}],"limit":10,"tenants":["t1"]}"#.to_vec();
+            valid.truncate(cut.min(valid.len()));
+            if let Some(b) = valid.get_mut(flip) {
+                *b = byte;
+            }
+            for body in [&data, &valid] {
+                for scope in [tenant(), QueryScope::PlatformAdmin] {
+                    if let Ok(p) = parse_query(body, &scope, NOW) {
+                        proptest::prop_assert!(p.query.limit >= 1 && p.query.limit <= MAX_QUERY_LIMIT);
+                        proptest::prop_assert!(p.query.range.from < p.query.range.to);
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_contract_example_parses() {
         let q = ok(r#"{
@@ -824,6 +850,11 @@ mod tests {
         );
         assert_eq!(invalid(r#"{"limit":0}"#, &t), ["limit"]);
         assert_eq!(invalid(r#"{"from":"soon"}"#, &t), ["from"]);
+        // A range as wide as an i64 allows does not overflow the bucket check.
+        assert_eq!(
+            invalid(r#"{"from":"now-9000000000000s","interval":"1s"}"#, &t),
+            ["interval"]
+        );
         assert_eq!(
             invalid(r#"{"aggregations":[{"op":"count"},{"op":"count"}]}"#, &t),
             ["aggregations[1].as"]

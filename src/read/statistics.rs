@@ -116,7 +116,7 @@ pub async fn statistics(
     for c in STATUS_CLASSES {
         classes.entry(c.to_owned()).or_insert(Json::from(0));
     }
-    let seconds = ((range.to.0 - range.from.0) as f64 / 1e6).max(1e-6);
+    let seconds = (range.to.0.saturating_sub(range.from.0) as f64 / 1e6).max(1e-6);
     Ok(http::json(
         StatusCode::OK,
         &json!({
