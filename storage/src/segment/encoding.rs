@@ -12,15 +12,20 @@
 //!   not all rows are null, a bitmap of `rows` bits (LSB first, 1 = null).
 //! - int values (of the non-null rows): method byte, then
 //!   `PLAIN` zz-varints, `DELTA` zz-varint of the first value then of each
-//!   wrapping difference, or `PACKED` zz-varint minimum, width byte (0..=64)
-//!   and each `value - min` in `width` bits, LSB first.
+//!   wrapping difference, `PACKED` zz-varint minimum, width byte (0..=64)
+//!   and each `value - min` in `width` bits, LSB first, `SHUFFLED`
+//!   zz-varint minimum, width byte w (0..=8) and w byte planes of n bytes
+//!   (plane j holds byte j of each `value - min`, little-endian), or
+//!   `DELTA_SHUFFLED` zz-varint first value, then the n - 1 wrapping
+//!   differences `SHUFFLED`.
 //! - `ENC_INT`: nulls, int values. `ENC_INT_REL_TS`: nulls, int values of
 //!   `value - timestamp` of the same row (received_at).
 //! - `ENC_FLOAT_SCALED`: nulls, decimals byte `d` (0..=MAX_DECIMALS), int
 //!   values of `value * 10^d`; exact (checked bit for bit when encoding).
 //!   `ENC_FLOAT_RAW`: nulls, 8 LE bytes of each value.
-//! - `ENC_STR_DICT`: uvarint dictionary size, each entry length-prefixed,
-//!   then per row uvarint code + 1 (0 = null).
+//! - `ENC_STR_DICT`: uvarint dictionary size, each entry length-prefixed
+//!   (most frequent first, so common values get small codes), then int
+//!   values of every row's code + 1 (0 = null).
 //!   `ENC_STR_PLAIN`: per row uvarint length + 1 (0 = null), then the bytes.
 //!   `ENC_STR_HEX`: lowercase hex strings stored as their bytes (half the
 //!   size): uvarint L + 1 when every value has L bytes, then nulls and L
@@ -67,7 +72,15 @@ pub fn encoding_name(enc: u8) -> &'static str {
 const METHOD_PLAIN: u8 = 0;
 const METHOD_DELTA: u8 = 1;
 const METHOD_PACKED: u8 = 2;
-const METHODS: [u8; 3] = [METHOD_PLAIN, METHOD_DELTA, METHOD_PACKED];
+const METHOD_SHUFFLED: u8 = 3;
+const METHOD_DELTA_SHUFFLED: u8 = 4;
+const METHODS: [u8; 5] = [
+    METHOD_PLAIN,
+    METHOD_DELTA,
+    METHOD_PACKED,
+    METHOD_SHUFFLED,
+    METHOD_DELTA_SHUFFLED,
+];
 
 /// Most decimals tried for the scaled float encoding: latencies come with
 /// three (milliseconds to the microsecond); six still covers nanoseconds
@@ -120,9 +133,63 @@ fn bit_width(v: u64) -> u8 {
     (64 - v.leading_zeros()) as u8
 }
 
+/// Frame of reference, then byte planes: zz-varint minimum, width byte
+/// (0..=8), then byte 0 of every `value - min`, byte 1 of every one, ...
+/// Grouping like bytes lets zstd model the high bytes (mostly alike) apart
+/// from the low ones (mostly noise).
+fn put_shuffled(out: &mut Vec<u8>, vals: &[i64]) {
+    let min = vals.iter().copied().min().unwrap_or(0);
+    let span = vals
+        .iter()
+        .map(|&v| v.wrapping_sub(min) as u64)
+        .max()
+        .unwrap_or(0);
+    let width = bit_width(span).div_ceil(8);
+    put_ivarint(out, min);
+    out.push(width);
+    for plane in 0..width {
+        let shift = 8 * u32::from(plane);
+        out.extend(
+            vals.iter()
+                .map(|&v| (v.wrapping_sub(min) as u64 >> shift) as u8),
+        );
+    }
+}
+
+fn read_shuffled(r: &mut Reader<'_>, n: usize) -> Result<Vec<i64>> {
+    let at = r.position();
+    let min = r.ivarint("shuffled minimum")?;
+    let width = r.u8("shuffled width")?;
+    if width > 8 {
+        return Err(decode_err("shuffled width", at));
+    }
+    let need = n
+        .checked_mul(usize::from(width))
+        .filter(|&need| need <= r.remaining())
+        .ok_or_else(|| decode_err("shuffled values", r.position()))?;
+    let bytes = r.take(need, "shuffled values")?;
+    let mut vals = vec![0u64; n];
+    for (plane, chunk) in bytes.chunks_exact(n.max(1)).enumerate() {
+        for (v, &b) in vals.iter_mut().zip(chunk) {
+            *v |= u64::from(b) << (8 * plane);
+        }
+    }
+    Ok(vals
+        .into_iter()
+        .map(|v| min.wrapping_add(v as i64))
+        .collect())
+}
+
 fn put_int_values(out: &mut Vec<u8>, method: u8, vals: &[i64]) {
     out.push(method);
     match method {
+        METHOD_SHUFFLED => put_shuffled(out, vals),
+        METHOD_DELTA_SHUFFLED => {
+            // The first value alone, so it does not widen every delta.
+            put_ivarint(out, vals.first().copied().unwrap_or(0));
+            let deltas: Vec<i64> = vals.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+            put_shuffled(out, &deltas);
+        }
         METHOD_DELTA => {
             let mut prev = 0i64;
             for &v in vals {
@@ -171,6 +238,19 @@ fn read_int_values(r: &mut Reader<'_>, n: usize) -> Result<Vec<i64>> {
         METHOD_PLAIN => {
             for _ in 0..n {
                 vals.push(r.ivarint("int value")?);
+            }
+        }
+        METHOD_SHUFFLED => vals = read_shuffled(r, n)?,
+        METHOD_DELTA_SHUFFLED => {
+            let first = r.ivarint("first value")?;
+            let deltas = read_shuffled(r, n.saturating_sub(1))?;
+            if n > 0 {
+                vals.push(first);
+                let mut prev = first;
+                for d in deltas {
+                    prev = prev.wrapping_add(d);
+                    vals.push(prev);
+                }
             }
         }
         METHOD_DELTA => {
@@ -387,28 +467,31 @@ const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 /// fit an i64.
 const MAX_NUM_DIGITS: usize = 18;
 
-fn encode_dict(values: &[Option<&str>]) -> Vec<u8> {
-    let mut dict: Vec<&str> = values.iter().flatten().copied().collect();
-    dict.sort_unstable();
-    dict.dedup();
-    let index: HashMap<&str, u64> = dict
+/// Dictionary candidates: distinct values most frequent first, then the
+/// codes as an int stream (one candidate per int method).
+fn encode_dict(values: &[Option<&str>]) -> Vec<Vec<u8>> {
+    let mut counts: HashMap<&str, u64> = HashMap::new();
+    for s in values.iter().flatten() {
+        *counts.entry(s).or_default() += 1;
+    }
+    let mut dict: Vec<(&str, u64)> = counts.into_iter().collect();
+    dict.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let index: HashMap<&str, i64> = dict
         .iter()
         .enumerate()
-        .map(|(i, s)| (*s, i as u64))
+        .map(|(i, (s, _))| (*s, i as i64 + 1))
         .collect();
-    let mut d = Vec::new();
-    put_uvarint(&mut d, dict.len() as u64);
-    for s in &dict {
-        put_uvarint(&mut d, s.len() as u64);
-        d.extend_from_slice(s.as_bytes());
+    let mut head = Vec::new();
+    put_uvarint(&mut head, dict.len() as u64);
+    for (s, _) in &dict {
+        put_uvarint(&mut head, s.len() as u64);
+        head.extend_from_slice(s.as_bytes());
     }
-    for v in values {
-        put_uvarint(
-            &mut d,
-            v.map_or(0, |s| index.get(s).copied().unwrap_or(0) + 1),
-        );
-    }
-    d
+    let codes: Vec<i64> = values
+        .iter()
+        .map(|v| v.map_or(0, |s| index.get(s).copied().unwrap_or(0)))
+        .collect();
+    int_value_candidates(&head, &codes)
 }
 
 fn encode_plain(values: &[Option<&str>]) -> Vec<u8> {
@@ -504,10 +587,11 @@ fn encode_numbered(values: &[Option<&str>]) -> Vec<Vec<u8>> {
 
 /// Candidate encodings of a string column (`None` = null).
 pub fn encode_str(values: &[Option<&str>]) -> Vec<(u8, Vec<u8>)> {
-    let mut out = vec![
-        (ENC_STR_DICT, encode_dict(values)),
-        (ENC_STR_PLAIN, encode_plain(values)),
-    ];
+    let mut out: Vec<(u8, Vec<u8>)> = encode_dict(values)
+        .into_iter()
+        .map(|c| (ENC_STR_DICT, c))
+        .collect();
+    out.push((ENC_STR_PLAIN, encode_plain(values)));
     if let Some(hex) = encode_hex(values) {
         out.push((ENC_STR_HEX, hex));
     }
@@ -571,15 +655,15 @@ fn decode_dict(r: &mut Reader<'_>, rows: usize) -> Result<StrColumn> {
     for _ in 0..n {
         dict.push(r.str("dictionary entry")?.to_owned());
     }
-    let mut codes = Vec::with_capacity(rows.min(r.remaining()));
-    for _ in 0..rows {
-        let at = r.position();
-        let c = r.uvarint("string code")?;
-        if c > n as u64 {
-            return Err(decode_err("string code", at));
-        }
-        codes.push(if c == 0 { NULL_CODE } else { (c - 1) as u32 });
-    }
+    let at = r.position();
+    let codes = read_int_values(r, rows)?
+        .into_iter()
+        .map(|c| match c {
+            0 => Ok(NULL_CODE),
+            c if c > 0 && c <= n as i64 => Ok((c - 1) as u32),
+            _ => Err(decode_err("string code", at)),
+        })
+        .collect::<Result<Vec<u32>>>()?;
     Ok(StrColumn {
         dict: Arc::new(dict),
         codes,
@@ -794,7 +878,8 @@ mod tests {
             }
         }
         // A dictionary code past the dictionary.
-        assert!(decode_str(ENC_STR_DICT, &[1, 1, b'a', 3], 1).is_err());
+        assert!(decode_str(ENC_STR_DICT, &[1, 1, b'a', METHOD_PLAIN, 4], 1).is_err());
+        assert!(decode_str(ENC_STR_DICT, &[1, 1, b'a', METHOD_PLAIN, 2], 1).is_ok());
         // More nulls than rows.
         assert!(decode_int(ENC_INT, &[9, 0], 2, None).is_err());
         // Relative ints without timestamps.
