@@ -61,6 +61,8 @@ pub struct AggPlan {
     pub need_errors: bool,
     /// Columns the group keys, buckets, aggregations and error flag read.
     pub columns: Vec<ColumnKey>,
+    /// Columns the group keys and buckets alone read.
+    pub group_columns: Vec<ColumnKey>,
     columns_out: Vec<String>,
     order_by: Vec<(usize, bool)>,
     limit: usize,
@@ -112,6 +114,7 @@ impl AggPlan {
                 (first, n as usize)
             }
         };
+        let group_columns = columns.clone();
         let mut aggs = Vec::new();
         let mut need_errors = false;
         for a in &q.aggregations {
@@ -179,6 +182,7 @@ impl AggPlan {
             aggs,
             need_errors,
             columns,
+            group_columns,
             columns_out,
             order_by,
             limit,
@@ -540,7 +544,7 @@ impl Acc {
 /// pre-aggregated counts.
 pub enum Feed<'a> {
     Rows,
-    Rollup(&'a [RollupAgg]),
+    Rollup(&'a [&'a RollupAgg]),
 }
 
 /// One worker's partial answer.
@@ -672,7 +676,7 @@ impl<'p> GroupTable<'p> {
         match feed {
             Feed::Rollup(aggs) => {
                 for (&s, &r) in slots.iter().zip(&sel) {
-                    let (acc, ra) = (&mut self.states[s as usize], &aggs[r as usize]);
+                    let (acc, ra) = (&mut self.states[s as usize], aggs[r as usize]);
                     acc.count += ra.count;
                     acc.errors += ra.errors;
                     for a in &mut acc.aggs {

@@ -32,6 +32,8 @@ struct Ctx<'a> {
     /// Columns the row path reads (filter + plan), without `Timestamp`
     /// unless something needs it.
     keys: Vec<ColumnKey>,
+    /// Columns the rollup path reads (filter + group keys + buckets).
+    rollup_keys: Vec<ColumnKey>,
 }
 
 /// Answers an aggregate query over `units` (already restricted to the
@@ -43,12 +45,15 @@ pub fn execute(units: &[Arc<dyn ScanUnit>], q: &Query) -> Result<QueryResult> {
     let rollup = rollup_plan::choose(q, &filter);
     let mut keys = plan.columns.clone();
     filter.keys(&mut keys);
+    let mut rollup_keys = plan.group_columns.clone();
+    filter.keys(&mut rollup_keys);
     let ctx = Ctx {
         q,
         filter,
         plan,
         rollup,
         keys,
+        rollup_keys,
     };
 
     let threads = std::thread::available_parallelism()
@@ -128,15 +133,27 @@ fn scan_unit(
     let range = ctx.q.range;
     let (lo, hi) = unit.time_range();
     let tenant = unit.tenant().as_str();
-    if hi < range.from || lo >= range.to || !ctx.filter.may_match(&UnitStats::new(unit), tenant) {
+    let prune = |u: &dyn ScanUnit| {
+        // Unit statistics cost an attribute-key listing: skip them when
+        // there is nothing to test.
+        !ctx.filter.tests.is_empty() && !ctx.filter.may_match(&UnitStats::new(u), tenant)
+    };
+    if hi < range.from || lo >= range.to || prune(unit) {
         stats.segments_pruned += 1;
         return Ok(());
     }
     let whole = range.from <= lo && hi < range.to;
+    if whole && ctx.keys.is_empty() && ctx.plan.counts_only() {
+        // A plain count over a whole unit: its row count is the answer.
+        table.add_uniform(unit.rows(), tenant);
+        stats.segments_scanned += 1;
+        stats.scanned_rows += unit.rows();
+        return Ok(());
+    }
     if let (true, Some(t)) = (whole, ctx.rollup)
         && let Some(r) = unit.rollups()?
     {
-        rollup_plan::feed(&r, t, &ctx.filter, tenant, table);
+        rollup_plan::feed(&r, t, &ctx.rollup_keys, &ctx.filter, tenant, table);
         stats.segments_from_rollups += 1;
         return Ok(());
     }

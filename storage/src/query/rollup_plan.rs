@@ -149,62 +149,99 @@ impl StrBuilder {
     }
 }
 
-/// The rollup table as a block: its dimensions as columns, plus the
-/// aggregates row for row.
-fn synthetic_block(r: &Rollups, table: Table) -> (ColumnSet, Vec<RollupAgg>) {
-    let mut types = StrBuilder::default();
-    let mut services = StrBuilder::default();
-    let mut endpoints = StrBuilder::default();
-    let (mut status, mut methods, mut minutes) = (Vec::new(), Vec::new(), Vec::new());
-    let mut aggs = Vec::new();
-    match table {
-        Table::Minute => {
-            for (k, a) in &r.by_minute {
-                minutes.push(k.minute.0);
-                types.push(Some(&k.event_type));
-                services.push(k.service.as_deref());
-                status.push(class_representative(k.status_class));
-                aggs.push(a.clone());
-            }
-        }
-        Table::Route => {
-            for (k, a) in &r.by_route {
-                types.push(Some(&k.event_type));
-                services.push(k.service.as_deref());
-                endpoints.push(k.endpoint.as_deref());
-                methods.push(k.method.map_or(NULL_INT, |m| i64::from(m.code())));
-                status.push(class_representative(k.status_class));
-                aggs.push(a.clone());
-            }
-        }
-    }
-    let rows = aggs.len();
-    let mut columns: HashMap<ColumnKey, Arc<Column>> = HashMap::new();
-    columns.insert(ColumnKey::EventType, types.finish());
-    columns.insert(ColumnKey::Service, services.finish());
-    columns.insert(ColumnKey::StatusCode, Arc::new(Column::Int(status)));
-    match table {
-        Table::Minute => {
-            columns.insert(ColumnKey::Timestamp, Arc::new(Column::Int(minutes)));
-        }
-        Table::Route => {
-            columns.insert(ColumnKey::Endpoint, endpoints.finish());
-            columns.insert(ColumnKey::Method, Arc::new(Column::Int(methods)));
-        }
-    }
-    (ColumnSet { rows, columns }, aggs)
+/// The dimensions of one rollup row.
+struct Dims<'a> {
+    minute: i64,
+    event_type: &'a str,
+    service: Option<&'a str>,
+    endpoint: Option<&'a str>,
+    method: i64,
+    class: u8,
 }
 
-/// Folds a unit's rollups into `out` through the query's filter. Returns
-/// the number of rollup rows read.
+/// The rollup table as a block: the dimensions in `keys` as columns (only
+/// those: building string columns is most of the cost), plus the
+/// aggregates row for row (borrowed: sketches are not copied).
+fn synthetic_block<'r>(
+    r: &'r Rollups,
+    table: Table,
+    keys: &[ColumnKey],
+) -> (ColumnSet, Vec<&'r RollupAgg>) {
+    let rows: Vec<(Dims<'r>, &'r RollupAgg)> = match table {
+        Table::Minute => r
+            .by_minute
+            .iter()
+            .map(|(k, a)| {
+                let d = Dims {
+                    minute: k.minute.0,
+                    event_type: &k.event_type,
+                    service: k.service.as_deref(),
+                    endpoint: None,
+                    method: NULL_INT,
+                    class: k.status_class,
+                };
+                (d, a)
+            })
+            .collect(),
+        Table::Route => r
+            .by_route
+            .iter()
+            .map(|(k, a)| {
+                let d = Dims {
+                    minute: 0,
+                    event_type: &k.event_type,
+                    service: k.service.as_deref(),
+                    endpoint: k.endpoint.as_deref(),
+                    method: k.method.map_or(NULL_INT, |m| i64::from(m.code())),
+                    class: k.status_class,
+                };
+                (d, a)
+            })
+            .collect(),
+    };
+    let strs = |f: &dyn Fn(&Dims<'r>) -> Option<&'r str>| {
+        let mut b = StrBuilder::default();
+        for (d, _) in &rows {
+            b.push(f(d));
+        }
+        b.finish()
+    };
+    let ints = |f: &dyn Fn(&Dims<'r>) -> i64| {
+        Arc::new(Column::Int(rows.iter().map(|(d, _)| f(d)).collect()))
+    };
+    let mut columns: HashMap<ColumnKey, Arc<Column>> = HashMap::new();
+    for k in keys {
+        let col = match k {
+            ColumnKey::EventType => strs(&|d| Some(d.event_type)),
+            ColumnKey::Service => strs(&|d| d.service),
+            ColumnKey::Endpoint => strs(&|d| d.endpoint),
+            ColumnKey::Method => ints(&|d| d.method),
+            ColumnKey::StatusCode => ints(&|d| class_representative(d.class)),
+            ColumnKey::Timestamp => ints(&|d| d.minute),
+            // `choose` admits no other column.
+            _ => continue,
+        };
+        columns.insert(k.clone(), col);
+    }
+    let n = rows.len();
+    (
+        ColumnSet { rows: n, columns },
+        rows.into_iter().map(|(_, a)| a).collect(),
+    )
+}
+
+/// Folds a unit's rollups into `out` through the query's filter; `keys`
+/// are the dimensions the filter, group-by and buckets read. Returns the
+/// number of rollup rows read.
 pub fn feed(
     rollups: &Rollups,
     table: Table,
+    keys: &[ColumnKey],
     filter: &Filter,
     tenant: &str,
     out: &mut GroupTable<'_>,
 ) -> u64 {
-    let (cols, aggs) = synthetic_block(rollups, table);
+    let (cols, aggs) = synthetic_block(rollups, table, keys);
     let mut sel: Vec<u32> = (0..cols.rows as u32).collect();
     filter.retain(&cols, &mut sel);
     out.add(&cols, &sel, tenant, Feed::Rollup(&aggs));
