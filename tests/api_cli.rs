@@ -1,0 +1,244 @@
+//! The binary: offline admin commands, `check`, `serve` with a graceful
+//! stop on SIGTERM, and refusal to touch a data dir a server holds.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::{ADMIN_PASSWORD, TestServer};
+use hyper::StatusCode;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pulsestream"));
+    c.env("PULSESTREAM_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env_remove("RUST_LOG");
+    c
+}
+
+fn run(args: &[&str], dir: &Path) -> Output {
+    let mut c = bin();
+    c.args(args).arg("--data-dir").arg(dir);
+    c.output().expect("run pulsestream")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn field(out: &str, name: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+        .unwrap_or_else(|| panic!("no {name} in {out}"))
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn offline_tenant_key_and_user_commands() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = run(
+        &[
+            "tenant",
+            "create",
+            "--name",
+            "Offline Co",
+            "--owner-email",
+            "o@off.test",
+            "--owner-password",
+            "offline-password",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{o:?}");
+    let out = stdout(&o);
+    let tenant = field(&out, "tenant_id");
+    assert!(field(&out, "api_key").starts_with("psk_"));
+
+    let o = run(&["tenant", "list"], dir.path());
+    assert!(o.status.success(), "{o:?}");
+    assert!(stdout(&o).contains(&tenant) && stdout(&o).contains("Offline Co"));
+
+    let o = run(
+        &[
+            "key",
+            "create",
+            "--tenant",
+            &tenant,
+            "--scopes",
+            "ingest,read",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{o:?}");
+    assert!(field(&stdout(&o), "api_key").starts_with("psk_"));
+    let o = run(&["key", "create", "--tenant", "t_missing"], dir.path());
+    assert!(!o.status.success());
+
+    let o = run(
+        &[
+            "user",
+            "create",
+            "--tenant",
+            &tenant,
+            "--email",
+            "v@off.test",
+            "--password",
+            "viewer-password",
+            "--role",
+            "viewer",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{o:?}");
+    // Policy is enforced offline too.
+    let o = run(
+        &[
+            "user",
+            "create",
+            "--tenant",
+            &tenant,
+            "--email",
+            "w@off.test",
+            "--password",
+            "short",
+        ],
+        dir.path(),
+    );
+    assert!(!o.status.success());
+    let o = run(&["tenant", "create", "--name", "offline co"], dir.path());
+    assert!(!o.status.success(), "duplicate name must fail");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_work_is_visible_to_the_server_and_in_use_dir_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = run(
+        &[
+            "tenant",
+            "create",
+            "--name",
+            "Shared",
+            "--owner-email",
+            "o@shared.test",
+            "--owner-password",
+            "shared-password",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{o:?}");
+    let key = field(&stdout(&o), "api_key");
+
+    let s = TestServer::start_in(dir.path(), |_| {}).await;
+    let (st, v) = s.login("o@shared.test", "shared-password").await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (st, _, _) = s
+        .raw(
+            hyper::Method::GET,
+            "/api/v1/auth/users",
+            &[("x-api-key", &key)],
+            bytes::Bytes::new(),
+        )
+        .await;
+    assert_eq!(
+        st,
+        StatusCode::FORBIDDEN,
+        "key is known (authenticated, not an admin)"
+    );
+
+    let path = dir.path().to_owned();
+    let o = tokio::task::spawn_blocking(move || run(&["tenant", "list"], &path))
+        .await
+        .expect("join");
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("in use"), "{err}");
+    s.stop().await;
+}
+
+#[test]
+fn check_reports_sound_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // An empty data dir created by an offline command is sound.
+    assert!(
+        run(&["tenant", "create", "--name", "C"], dir.path())
+            .status
+            .success()
+    );
+    let o = run(&["check"], dir.path());
+    assert!(o.status.success(), "{o:?}");
+    let o = run(&["check"], &dir.path().join("missing"));
+    assert!(!o.status.success());
+}
+
+#[test]
+fn serve_prints_address_and_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = bin()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("PULSESTREAM_LOG_LEVEL", "warn")
+        .env("PULSESTREAM_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_owned();
+    let addr = url.trim_start_matches("http://");
+
+    // A plain HTTP/1.1 request over a socket.
+    use std::io::{Read, Write};
+    let mut sock = std::net::TcpStream::connect(addr).expect("connect");
+    sock.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let mut resp = String::new();
+    sock.read_to_string(&mut resp).expect("read");
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(resp.contains("\"status\":\"ok\""), "{resp}");
+
+    let pid = child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "exit status {status:?}");
+
+    // The data dir is free again and sound.
+    assert!(run(&["check"], dir.path()).status.success());
+    assert!(run(&["tenant", "list"], dir.path()).status.success());
+}
+
+#[test]
+fn bad_config_names_the_key_and_demo_is_not_available_yet() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "[server]\nmax_connections = 0\n").expect("write");
+    let o = bin()
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("server.max_connections"));
+    let o = bin()
+        .args(["serve", "--listen", "not-an-address", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("server.listen"));
+    let o = bin().args(["demo"]).output().expect("run");
+    assert_eq!(o.status.code(), Some(2));
+}
