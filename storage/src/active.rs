@@ -30,8 +30,8 @@ pub const CHUNK_ROWS: usize = 8192;
 /// Memory charged per row before strings: 9 ints, 1 float, 7 string codes.
 const FIXED_ROW_BYTES: usize = 9 * 8 + 8 + 7 * 4;
 /// Memory charged per distinct string on top of its bytes (String header,
-/// hash-map entry).
-const STRING_OVERHEAD_BYTES: usize = 56;
+/// hash-index entry).
+const STRING_OVERHEAD_BYTES: usize = 40;
 
 /// An immutable run of rows of one partition.
 #[derive(Debug)]
@@ -43,29 +43,92 @@ pub struct Chunk {
     pub bytes: usize,
 }
 
+/// Hashes a `u64` that already is a (keyed) hash: identity.
+#[derive(Default, Clone, Copy)]
+struct PreHashed(u64);
+
+impl std::hash::Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed; fold anything else in for completeness.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type HashIndex = HashMap<u64, u32, std::hash::BuildHasherDefault<PreHashed>>;
+
 #[derive(Default, Clone)]
 struct StrBuilder {
-    index: HashMap<String, u32>,
+    /// Keyed hash (SipHash with a random key, so crafted values cannot
+    /// collide on purpose) → code. Keeps no copy of the string: the
+    /// dictionary is the only one.
+    index: HashIndex,
+    /// Values whose hash slot is taken by a different value (astronomically
+    /// rare without a known key).
+    collided: HashMap<String, u32>,
+    keys: std::hash::RandomState,
     dict: Vec<String>,
     codes: Vec<u32>,
+    /// Code of the previous non-null value: consecutive rows often repeat
+    /// a value (event_type, service), and one compare is cheaper than a hash.
+    last: Option<u32>,
+    /// For columns whose values are nearly all distinct (trace ids,
+    /// messages): append without deduplicating, which saves a hash and an
+    /// allocation per row and costs nothing in size (the segment writer
+    /// builds its own dictionary). Dictionaries may then repeat a value,
+    /// which `StrColumn` allows.
+    unique: bool,
 }
 
 impl StrBuilder {
+    fn unique() -> StrBuilder {
+        StrBuilder {
+            unique: true,
+            ..StrBuilder::default()
+        }
+    }
+
     /// Returns the bytes newly charged.
     fn push(&mut self, s: Option<&str>) -> usize {
         let Some(s) = s else {
             self.codes.push(NULL_CODE);
             return 0;
         };
-        if let Some(&c) = self.index.get(s) {
+        if let Some(c) = self.last
+            && self.dict[c as usize] == s
+        {
             self.codes.push(c);
             return 0;
         }
-        let c = self.dict.len() as u32;
-        self.index.insert(s.to_owned(), c);
-        self.dict.push(s.to_owned());
+        let new = self.dict.len() as u32;
+        let c = if self.unique {
+            new
+        } else {
+            let h = std::hash::BuildHasher::hash_one(&self.keys, s);
+            match self.index.get(&h) {
+                Some(&c) if self.dict[c as usize] == s => c,
+                Some(_) => *self.collided.entry(s.to_owned()).or_insert(new),
+                None => {
+                    self.index.insert(h, new);
+                    new
+                }
+            }
+        };
         self.codes.push(c);
-        2 * s.len() + STRING_OVERHEAD_BYTES
+        self.last = Some(c);
+        if c == new {
+            self.dict.push(s.to_owned());
+            s.len() + STRING_OVERHEAD_BYTES
+        } else {
+            0
+        }
     }
     fn pad(&mut self, rows: usize) {
         self.codes.resize(rows, NULL_CODE);
@@ -73,9 +136,13 @@ impl StrBuilder {
     /// A copy without the index (for snapshots).
     fn data_copy(&self) -> StrBuilder {
         StrBuilder {
-            index: HashMap::new(),
+            index: HashIndex::default(),
+            collided: HashMap::new(),
+            keys: self.keys.clone(),
             dict: self.dict.clone(),
             codes: self.codes.clone(),
+            last: None,
+            unique: self.unique,
         }
     }
     fn into_column(self) -> Column {
@@ -117,7 +184,6 @@ impl AttrCol {
 }
 
 /// The mutable tail of a partition.
-#[derive(Default)]
 struct Tail {
     rows: usize,
     bytes: usize,
@@ -144,6 +210,36 @@ struct Tail {
     attr_str: HashMap<String, AttrCol>,
     attr_num: HashMap<String, AttrCol>,
     attr_bool: HashMap<String, AttrCol>,
+}
+
+impl Default for Tail {
+    fn default() -> Tail {
+        Tail {
+            rows: 0,
+            bytes: 0,
+            min_ts: 0,
+            max_ts: 0,
+            ts: Vec::new(),
+            seq: Vec::new(),
+            recv: Vec::new(),
+            method: Vec::new(),
+            status: Vec::new(),
+            severity: Vec::new(),
+            req_bytes: Vec::new(),
+            resp_bytes: Vec::new(),
+            latency: Vec::new(),
+            event_type: StrBuilder::default(),
+            service: StrBuilder::default(),
+            endpoint: StrBuilder::default(),
+            user_id: StrBuilder::default(),
+            region: StrBuilder::default(),
+            trace_id: StrBuilder::unique(),
+            message: StrBuilder::unique(),
+            attr_str: HashMap::new(),
+            attr_num: HashMap::new(),
+            attr_bool: HashMap::new(),
+        }
+    }
 }
 
 fn opt_int(v: Option<u64>) -> i64 {
@@ -670,5 +766,27 @@ mod tests {
         assert_eq!(a.drop_partitions_before(ts + HOUR), 1);
         assert!(a.is_empty());
         assert_eq!(a.bytes(), 0);
+    }
+
+    #[test]
+    fn interning_dedups_except_for_unique_columns_and_survives_collisions() {
+        let mut b = StrBuilder::default();
+        for v in ["a", "b", "a", "a", "c", "b"] {
+            b.push(Some(v));
+        }
+        b.push(None);
+        // Force a "collision": point c's hash slot at a's code.
+        let h = std::hash::BuildHasher::hash_one(&b.keys, "c");
+        b.index.insert(h, 0);
+        b.push(Some("c"));
+        b.push(Some("c"));
+        assert_eq!(b.dict, vec!["a", "b", "c", "c"]);
+        assert_eq!(b.codes, vec![0, 1, 0, 0, 2, 1, NULL_CODE, 3, 3]);
+        let mut u = StrBuilder::unique();
+        for v in ["x", "y", "x"] {
+            u.push(Some(v));
+        }
+        assert_eq!(u.dict, vec!["x", "y", "x"]);
+        assert_eq!(u.codes, vec![0, 1, 2]);
     }
 }
