@@ -231,6 +231,50 @@ fn main() {
     }
     let read_s = started.elapsed().as_secs_f64();
 
+    // One big segment: every hour of the busiest tenant (a seal of many
+    // rows, or what compaction of a day would write).
+    let mut by_tenant: HashMap<&str, Vec<ColumnSet>> = HashMap::new();
+    for ((tenant, _), set) in &sets {
+        by_tenant
+            .entry(tenant.as_str())
+            .or_default()
+            .push(set.clone());
+    }
+    if let Some((tenant, chunks)) = by_tenant
+        .into_iter()
+        .max_by_key(|(_, c)| c.iter().map(|s| s.rows).sum::<usize>())
+    {
+        let rows: usize = chunks.iter().map(|s| s.rows).sum();
+        let p = dir.path().join("big.seg");
+        let started = Instant::now();
+        let s = write_segment(
+            &p,
+            SegmentId(u64::MAX),
+            &TenantId::new(tenant).expect("tenant"),
+            PartitionStart(Micros(0)),
+            &chunks,
+            &opts,
+        )
+        .expect("write big segment");
+        let secs = started.elapsed().as_secs_f64();
+        let r = SegmentReader::open(&p, SegmentId(u64::MAX)).expect("open big segment");
+        let keys = r.column_keys();
+        let started = Instant::now();
+        for b in 0..r.block_count() {
+            r.read(b, &keys).expect("read block");
+        }
+        let read_secs = started.elapsed().as_secs_f64();
+        let l = r.layout();
+        println!(
+            "one segment of tenant {tenant}'s {rows} rows: {:.2} B/event (rollups {:.2}, footer {:.2}); write {:.0} rows/s, read all columns {:.0} rows/s",
+            s.bytes as f64 / rows as f64,
+            l.rollups as f64 / rows as f64,
+            l.overhead as f64 / rows as f64,
+            rows as f64 / secs,
+            rows as f64 / read_secs
+        );
+    }
+
     let per = |b: u64| b as f64 / events as f64;
     println!(
         "events {events}, segments {}, zstd level {level}",

@@ -251,9 +251,11 @@ fn merge_stats(a: DiskStats, b: &DiskStats) -> DiskStats {
 
 /// Compresses each candidate and keeps the smallest stored form.
 /// Returns (encoding, codec, stored bytes, raw length).
+/// One compression context serves the whole segment: creating one per
+/// chunk cost more than the compression itself.
 fn choose(
+    z: &mut zstd::bulk::Compressor<'static>,
     candidates: Vec<(u8, Vec<u8>)>,
-    level: i32,
     what: &str,
 ) -> Result<(u8, u8, Vec<u8>, u32)> {
     let mut best: Option<(u8, u8, Vec<u8>, u32)> = None;
@@ -265,10 +267,11 @@ fn choose(
             )));
         }
         let raw_len = raw.len() as u32;
-        let z = zstd::bulk::compress(&raw, level)
+        let packed = z
+            .compress(&raw)
             .map_err(|e| StorageError::invalid("zstd", e.to_string()))?;
-        let pick = if z.len() < raw.len() {
-            (enc, CODEC_ZSTD, z, raw_len)
+        let pick = if packed.len() < raw.len() {
+            (enc, CODEC_ZSTD, packed, raw_len)
         } else {
             (enc, CODEC_NONE, raw, raw_len)
         };
@@ -397,6 +400,8 @@ fn write_body<'a>(
     order: &[(i64, i64, u32, u32)],
     opts: &WriteOptions,
 ) -> Result<Footer> {
+    let mut z = zstd::bulk::Compressor::new(opts.zstd_level)
+        .map_err(|e| StorageError::invalid("zstd level", e.to_string()))?;
     out.put(&format::header(FORMAT_VERSION))?;
     debug_assert_eq!(out.offset, HEADER_LEN);
     let mut blocks = Vec::new();
@@ -441,7 +446,7 @@ fn write_body<'a>(
                     Gathered::Str(v) => encoding::encode_str(v),
                 };
                 let (enc, codec, stored, raw_len) =
-                    choose(candidates, opts.zstd_level, &format!("{key:?}"))?;
+                    choose(&mut z, candidates, &format!("{key:?}"))?;
                 ChunkMeta {
                     at: out.chunk(codec, &stored, raw_len)?,
                     encoding: enc,
@@ -487,7 +492,7 @@ fn write_body<'a>(
     let rollup_rows = rollups.by_minute.len() + rollups.by_route.len();
     let rollups_at = if order.len() >= MIN_EVENTS_PER_ROLLUP_ROW * rollup_rows {
         let section = encode_rollups(&rollups);
-        let (_, codec, stored, raw_len) = choose(vec![(0, section)], opts.zstd_level, "rollups")?;
+        let (_, codec, stored, raw_len) = choose(&mut z, vec![(0, section)], "rollups")?;
         Some(out.chunk(codec, &stored, raw_len)?)
     } else {
         None
@@ -531,7 +536,8 @@ fn write_body<'a>(
         rollups: rollups_at,
     };
     let archived = format::archive_footer(&footer)?;
-    let stored = zstd::bulk::compress(&archived, opts.zstd_level)
+    let stored = z
+        .compress(&archived)
         .map_err(|e| StorageError::invalid("zstd", e.to_string()))?;
     let trailer = Trailer {
         footer_len: stored.len() as u32,
