@@ -4,8 +4,8 @@
 //! blocks likewise; the best `limit + 1` candidates are kept in a heap, and
 //! the walk stops as soon as the heap is full and no remaining unit or block
 //! can hold a row newer than the oldest candidate. Only the filter's
-//! columns (plus timestamp and sequence) are decoded for every visited
-//! block; the remaining columns only for blocks that contribute candidates.
+//! columns (plus timestamp and sequence) are decoded while searching; every
+//! column is decoded afterwards, once, for just the blocks holding winners.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -20,32 +20,14 @@ use crate::query::model::{MAX_QUERY_LIMIT, QueryStats, SearchRequest, SearchResu
 use crate::scan::ScanUnit;
 use crate::types::{EventId, Micros};
 
-/// A matching event, ordered by id.
-struct Candidate(Event);
-
-impl Candidate {
-    fn id(&self) -> EventId {
-        self.0.id.unwrap_or(EventId {
-            timestamp: Micros::MIN,
-            seq: 0,
-        })
-    }
-}
-impl PartialEq for Candidate {
-    fn eq(&self, o: &Self) -> bool {
-        self.id() == o.id()
-    }
-}
-impl Eq for Candidate {}
-impl PartialOrd for Candidate {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Candidate {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        self.id().cmp(&o.id())
-    }
+/// Where a matching row lives. Ordered by id: derived `Ord` compares
+/// `id` first, and ids are unique.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Candidate {
+    id: EventId,
+    unit: usize,
+    block: usize,
+    row: u32,
 }
 
 /// The best `keep` matches so far (a min-heap: the top is the oldest kept).
@@ -61,14 +43,14 @@ impl Best {
     /// Timestamp a unit or block must reach to possibly contribute.
     fn floor(&self) -> Option<Micros> {
         self.full()
-            .then(|| self.heap.peek().map(|c| c.0.id().timestamp))
+            .then(|| self.heap.peek().map(|c| c.0.id.timestamp))
             .flatten()
     }
     fn wants(&self, id: EventId) -> bool {
-        !self.full() || self.heap.peek().is_some_and(|c| id > c.0.id())
+        !self.full() || self.heap.peek().is_some_and(|c| id > c.0.id)
     }
-    fn push(&mut self, e: Event) {
-        self.heap.push(Reverse(Candidate(e)));
+    fn push(&mut self, c: Candidate) {
+        self.heap.push(Reverse(c));
         if self.heap.len() > self.keep {
             self.heap.pop();
         }
@@ -102,6 +84,7 @@ pub fn search(units: &[Arc<dyn ScanUnit>], req: &SearchRequest) -> Result<Search
     let mut probe = vec![ColumnKey::Timestamp, ColumnKey::Seq];
     filter.keys(&mut probe);
 
+    // Phase 1: find the winners, reading only the probe columns.
     for (i, unit) in order.iter().enumerate() {
         let (lo, hi) = unit.time_range();
         if best.floor().is_some_and(|f| hi < f) {
@@ -112,7 +95,8 @@ pub fn search(units: &[Arc<dyn ScanUnit>], req: &SearchRequest) -> Result<Search
         let tenant = unit.tenant().as_str().to_owned();
         if hi < range.from
             || lo >= newest
-            || !filter.may_match(&UnitStats::new(unit.as_ref()), &tenant)
+            || (!filter.tests.is_empty()
+                && !filter.may_match(&UnitStats::new(unit.as_ref()), &tenant))
         {
             stats.segments_pruned += 1;
             continue;
@@ -120,7 +104,6 @@ pub fn search(units: &[Arc<dyn ScanUnit>], req: &SearchRequest) -> Result<Search
         stats.segments_scanned += 1;
         let mut blocks: Vec<usize> = (0..unit.block_count()).collect();
         blocks.sort_by_key(|&b| Reverse(unit.block_time_range(b).1));
-        let mut all_keys: Option<Vec<ColumnKey>> = None;
         for b in blocks {
             let (blo, bhi) = unit.block_time_range(b);
             if best.floor().is_some_and(|f| bhi < f) {
@@ -136,58 +119,58 @@ pub fn search(units: &[Arc<dyn ScanUnit>], req: &SearchRequest) -> Result<Search
             if !filter.may_match(&bs, &tenant) {
                 continue;
             }
-            let mut cols = unit.read(b, &probe)?;
+            let cols = unit.read(b, &probe)?;
             stats.scanned_rows += cols.rows as u64;
             let (Some(Column::Int(ts)), Some(Column::Int(seq))) =
                 (cols.get(&ColumnKey::Timestamp), cols.get(&ColumnKey::Seq))
             else {
                 continue;
             };
-            let id_of = |r: usize| EventId {
-                timestamp: Micros(ts[r]),
-                seq: seq[r] as u64,
+            let id_of = |r: u32| EventId {
+                timestamp: Micros(ts[r as usize]),
+                seq: seq[r as usize] as u64,
             };
             let mut sel: Vec<u32> = (0..cols.rows as u32)
                 .filter(|&r| {
-                    let id = id_of(r as usize);
+                    let id = id_of(r);
                     range.contains(id.timestamp) && req.cursor.is_none_or(|c| id < c)
                 })
                 .collect();
             filter.retain(&cols, &mut sel);
-            sel.retain(|&r| best.wants(id_of(r as usize)));
-            if sel.is_empty() {
-                continue;
-            }
-            // This block contributes: decode the rest of its columns.
-            let keys = all_keys.get_or_insert_with(|| {
-                let mut k = ColumnKey::CORE.to_vec();
-                k.extend(unit.attribute_keys());
-                k
-            });
-            let rest: Vec<ColumnKey> = keys
-                .iter()
-                .filter(|k| !cols.columns.contains_key(*k))
-                .cloned()
-                .collect();
-            let more = unit.read(b, &rest)?;
-            cols.columns.extend(more.columns);
             for r in sel {
-                let e = rebuild(&cols, keys, r as usize);
-                if e.id.is_some_and(|id| best.wants(id)) {
-                    best.push(e);
+                let id = id_of(r);
+                if best.wants(id) {
+                    best.push(Candidate {
+                        id,
+                        unit: i,
+                        block: b,
+                        row: r,
+                    });
                 }
             }
         }
     }
 
-    let mut events: Vec<Event> = best.heap.into_iter().map(|c| c.0.0).collect();
-    events.sort_by_key(|e| Reverse(e.id));
-    let next_cursor = if events.len() > limit {
-        events.truncate(limit);
-        events.last().and_then(|e| e.id)
+    // Phase 2: decode every column of just the blocks holding winners. The
+    // extra candidate only says that another page exists.
+    let mut winners: Vec<Candidate> = best.heap.into_iter().map(|c| c.0).collect();
+    winners.sort_by_key(|c| Reverse(c.id));
+    let next_cursor = if winners.len() > limit {
+        winners.truncate(limit);
+        winners.last().map(|c| c.id)
     } else {
         None
     };
+    winners.sort_by_key(|c| (c.unit, c.block, c.row));
+    let mut events: Vec<Event> = Vec::with_capacity(winners.len());
+    for group in winners.chunk_by(|a, b| (a.unit, a.block) == (b.unit, b.block)) {
+        let unit = order[group[0].unit];
+        let mut keys = ColumnKey::CORE.to_vec();
+        keys.extend(unit.attribute_keys());
+        let cols = unit.read(group[0].block, &keys)?;
+        events.extend(group.iter().map(|c| rebuild(&cols, &keys, c.row as usize)));
+    }
+    events.sort_by_key(|e| Reverse(e.id));
     stats.truncated = next_cursor.is_some();
     stats.elapsed_micros = started.elapsed().as_micros() as u64;
     Ok(SearchResult {
