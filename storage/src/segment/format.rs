@@ -184,6 +184,77 @@ impl DiskStats {
     }
 }
 
+fn add_nulls(s: DiskStats, x: u64) -> DiskStats {
+    use DiskStats::*;
+    match s {
+        Int { min, max, nulls } => Int {
+            min,
+            max,
+            nulls: nulls + x,
+        },
+        Float { min, max, nulls } => Float {
+            min,
+            max,
+            nulls: nulls + x,
+        },
+        Str { min, max, nulls } => Str {
+            min,
+            max,
+            nulls: nulls + x,
+        },
+        AllNull { nulls } => AllNull { nulls: nulls + x },
+        Unknown => Unknown,
+    }
+}
+
+/// Combines the statistics of two blocks of one column.
+pub fn merge_stats(a: DiskStats, b: &DiskStats) -> DiskStats {
+    use DiskStats::*;
+    match (a, b) {
+        (Unknown, _) | (_, Unknown) => Unknown,
+        (AllNull { nulls: x }, AllNull { nulls: y }) => AllNull { nulls: x + y },
+        (AllNull { nulls: x }, other) => add_nulls(other.clone(), x),
+        (other, &AllNull { nulls: x }) => add_nulls(other, x),
+        (
+            Int { min, max, nulls },
+            Int {
+                min: m2,
+                max: x2,
+                nulls: n2,
+            },
+        ) => Int {
+            min: min.min(*m2),
+            max: max.max(*x2),
+            nulls: nulls + n2,
+        },
+        (
+            Float { min, max, nulls },
+            Float {
+                min: m2,
+                max: x2,
+                nulls: n2,
+            },
+        ) => Float {
+            min: min.min(*m2),
+            max: max.max(*x2),
+            nulls: nulls + n2,
+        },
+        (
+            Str { min, max, nulls },
+            Str {
+                min: m2,
+                max: x2,
+                nulls: n2,
+            },
+        ) => Str {
+            min: if m2 < &min { m2.clone() } else { min },
+            max: if x2 > &max { x2.clone() } else { max },
+            nulls: nulls + n2,
+        },
+        _ => Unknown,
+    }
+}
+
 /// One column chunk of one block.
 #[derive(Debug, Clone, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct ChunkMeta {
@@ -208,8 +279,6 @@ pub struct ColumnMeta {
     pub tag: u8,
     /// Attribute key; empty for core columns.
     pub name: String,
-    /// Statistics over the whole segment.
-    pub stats: DiskStats,
     /// Every distinct value, sorted, for low-cardinality string columns.
     pub distinct: Option<Vec<String>>,
 }
@@ -387,11 +456,6 @@ mod tests {
             columns: vec![ColumnMeta {
                 tag: 0,
                 name: String::new(),
-                stats: DiskStats::Str {
-                    min: "a".into(),
-                    max: "b".into(),
-                    nulls: 0,
-                },
                 distinct: Some(vec!["a".into()]),
             }],
             blocks: vec![],

@@ -18,7 +18,7 @@ use parking_lot::Mutex;
 
 use super::encoding::{self, ENC_ABSENT};
 use super::format::{
-    self, CODEC_NONE, ChunkRef, Footer, HEADER_LEN, KNOWN_VERSIONS, MAX_FOOTER_BYTES, TRAILER_LEN,
+    self, CODEC_NONE, ChunkRef, DiskStats, Footer, HEADER_LEN, KNOWN_VERSIONS, MAX_FOOTER_BYTES, TRAILER_LEN,
     Trailer,
 };
 use super::rollup_build::decode_rollups;
@@ -86,6 +86,10 @@ pub struct SegmentReader {
     footer: Footer,
     /// Column index in the footer by key.
     index: HashMap<ColumnKey, usize>,
+    /// Per column, its blocks' statistics merged (the footer keeps only
+    /// the blocks': most segments have one block, so storing both would
+    /// double that part of the footer).
+    seg_stats: Vec<Option<ColumnStats>>,
     /// Decoded rollups, kept after the first use.
     rollups: Mutex<Option<Arc<Rollups>>>,
 }
@@ -183,6 +187,13 @@ impl SegmentReader {
             .enumerate()
             .filter_map(|(i, c)| format::tag_to_key(c.tag, &c.name).map(|k| (k, i)))
             .collect();
+        let seg_stats = (0..footer.columns.len())
+            .map(|c| {
+                let mut blocks = footer.blocks.iter().map(|b| &b.chunks[c].stats);
+                let first = blocks.next().cloned().unwrap_or(DiskStats::Unknown);
+                blocks.fold(first, format::merge_stats).to_stats()
+            })
+            .collect();
         Ok(SegmentReader {
             path,
             id,
@@ -190,6 +201,7 @@ impl SegmentReader {
             source,
             footer,
             index,
+            seg_stats,
             rollups: Mutex::new(None),
         })
     }
@@ -370,7 +382,7 @@ impl ScanUnit for SegmentReader {
             return Some(ColumnStats::AllNull { nulls: rows });
         };
         match block {
-            None => self.footer.columns[c].stats.to_stats(),
+            None => self.seg_stats.get(c).cloned().flatten(),
             Some(b) => self.footer.blocks.get(b)?.chunks[c].stats.to_stats(),
         }
     }

@@ -178,77 +178,6 @@ fn stats_of(g: &Gathered<'_>) -> DiskStats {
     }
 }
 
-fn add_nulls(s: DiskStats, x: u64) -> DiskStats {
-    use DiskStats::*;
-    match s {
-        Int { min, max, nulls } => Int {
-            min,
-            max,
-            nulls: nulls + x,
-        },
-        Float { min, max, nulls } => Float {
-            min,
-            max,
-            nulls: nulls + x,
-        },
-        Str { min, max, nulls } => Str {
-            min,
-            max,
-            nulls: nulls + x,
-        },
-        AllNull { nulls } => AllNull { nulls: nulls + x },
-        Unknown => Unknown,
-    }
-}
-
-/// Combines the statistics of two blocks of one column.
-fn merge_stats(a: DiskStats, b: &DiskStats) -> DiskStats {
-    use DiskStats::*;
-    match (a, b) {
-        (Unknown, _) | (_, Unknown) => Unknown,
-        (AllNull { nulls: x }, AllNull { nulls: y }) => AllNull { nulls: x + y },
-        (AllNull { nulls: x }, other) => add_nulls(other.clone(), x),
-        (other, &AllNull { nulls: x }) => add_nulls(other, x),
-        (
-            Int { min, max, nulls },
-            Int {
-                min: m2,
-                max: x2,
-                nulls: n2,
-            },
-        ) => Int {
-            min: min.min(*m2),
-            max: max.max(*x2),
-            nulls: nulls + n2,
-        },
-        (
-            Float { min, max, nulls },
-            Float {
-                min: m2,
-                max: x2,
-                nulls: n2,
-            },
-        ) => Float {
-            min: min.min(*m2),
-            max: max.max(*x2),
-            nulls: nulls + n2,
-        },
-        (
-            Str { min, max, nulls },
-            Str {
-                min: m2,
-                max: x2,
-                nulls: n2,
-            },
-        ) => Str {
-            min: if m2 < &min { m2.clone() } else { min },
-            max: if x2 > &max { x2.clone() } else { max },
-            nulls: nulls + n2,
-        },
-        _ => Unknown,
-    }
-}
-
 /// Compresses each candidate and keeps the smallest stored form.
 /// Returns (encoding, codec, stored bytes, raw length).
 /// One compression context serves the whole segment: creating one per
@@ -405,7 +334,6 @@ fn write_body<'a>(
     out.put(&format::header(FORMAT_VERSION))?;
     debug_assert_eq!(out.offset, HEADER_LEN);
     let mut blocks = Vec::new();
-    let mut seg_stats: Vec<Option<DiskStats>> = vec![None; keys.len()];
     let mut distinct: Vec<DistinctSet<'a>> = keys
         .iter()
         .map(|_| DistinctSet {
@@ -426,10 +354,6 @@ fn write_body<'a>(
                 .any(|&(_, _, c, _)| chunks[c as usize].columns.contains_key(key));
             let g = gather(chunks, key, rows);
             let stats = stats_of(&g);
-            seg_stats[k] = Some(match seg_stats[k].take() {
-                None => stats.clone(),
-                Some(s) => merge_stats(s, &stats),
-            });
             if let (Gathered::Str(v), d) = (&g, &mut distinct[k])
                 && !d.overflow
             {
@@ -517,7 +441,6 @@ fn write_body<'a>(
             ColumnMeta {
                 tag,
                 name,
-                stats: seg_stats[k].take().unwrap_or(DiskStats::Unknown),
                 distinct,
             }
         })
