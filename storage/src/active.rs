@@ -76,9 +76,6 @@ struct StrBuilder {
     keys: std::hash::RandomState,
     dict: Vec<String>,
     codes: Vec<u32>,
-    /// Code of the previous non-null value: consecutive rows often repeat
-    /// a value (event_type, service), and one compare is cheaper than a hash.
-    last: Option<u32>,
     /// For columns whose values are nearly all distinct (trace ids,
     /// messages): append without deduplicating, which saves a hash and an
     /// allocation per row and costs nothing in size (the segment writer
@@ -101,12 +98,6 @@ impl StrBuilder {
             self.codes.push(NULL_CODE);
             return 0;
         };
-        if let Some(c) = self.last
-            && self.dict[c as usize] == s
-        {
-            self.codes.push(c);
-            return 0;
-        }
         let new = self.dict.len() as u32;
         let c = if self.unique {
             new
@@ -122,7 +113,6 @@ impl StrBuilder {
             }
         };
         self.codes.push(c);
-        self.last = Some(c);
         if c == new {
             self.dict.push(s.to_owned());
             s.len() + STRING_OVERHEAD_BYTES
@@ -141,7 +131,6 @@ impl StrBuilder {
             keys: self.keys.clone(),
             dict: self.dict.clone(),
             codes: self.codes.clone(),
-            last: None,
             unique: self.unique,
         }
     }

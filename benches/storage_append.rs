@@ -1,0 +1,205 @@
+//! Durable append throughput of the storage engine: realistic pre-parsed
+//! events (from `../shared/data/gen_events.py`), batches of ~1000 per
+//! tenant, several appending threads, every append fsynced (group commit).
+//! Target: ≥ 1,000,000 events/s on the 2-core development machine.
+//!
+//! Data: `$PULSESTREAM_BENCH_EVENTS` (NDJSON), default
+//! `/tmp/pulsestream-bench-events.ndjson`, generated on first use with
+//! `python3 ../shared/data/gen_events.py --events 300000 --seed 42`.
+//! Run: `cargo bench --bench storage_append`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use pulsestream_storage::{
+    AttrValue, Event, Method, Micros, Severity, Store, StoreConfig, TenantId,
+};
+
+/// Events per append, as an agent batch would arrive.
+const BATCH: usize = 1000;
+/// Appending threads: more than the cores, as request handlers would be.
+const THREADS: usize = 8;
+const DEFAULT_DATA: &str = "/tmp/pulsestream-bench-events.ndjson";
+const GENERATED_EVENTS: &str = "300000";
+
+fn data_path() -> PathBuf {
+    let path = std::env::var("PULSESTREAM_BENCH_EVENTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(DEFAULT_DATA));
+    if !path.exists() {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/gen_events.py");
+        let status = std::process::Command::new("python3")
+            .arg(script)
+            .args(["--events", GENERATED_EVENTS, "--seed", "42", "--out"])
+            .arg(&path)
+            .status()
+            .expect("run gen_events.py (needs python3 + numpy)");
+        assert!(status.success(), "gen_events.py failed");
+    }
+    path
+}
+
+fn micros(v: &serde_json::Value) -> Option<Micros> {
+    let s = v.as_str()?;
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    Some(Micros((t.unix_timestamp_nanos() / 1000) as i64))
+}
+
+fn s(v: &serde_json::Value, k: &str) -> Option<String> {
+    v.get(k).and_then(|x| x.as_str()).map(str::to_owned)
+}
+
+fn u(v: &serde_json::Value, k: &str) -> Option<u64> {
+    v.get(k).and_then(|x| x.as_u64())
+}
+
+/// Parses the NDJSON into per-tenant batches of `BATCH` events, in arrival order.
+fn load_batches() -> Vec<(TenantId, Vec<Event>)> {
+    let text = std::fs::read_to_string(data_path()).expect("read event data");
+    let mut open: HashMap<String, Vec<Event>> = HashMap::new();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("json line");
+        let tenant = s(&v, "tenant").expect("tenant");
+        let ts = v.get("timestamp").and_then(micros).expect("timestamp");
+        let attributes = v
+            .get("attributes")
+            .and_then(|a| a.as_object())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, x)| {
+                        let val = match x {
+                            serde_json::Value::String(s) => AttrValue::Str(s.clone()),
+                            serde_json::Value::Number(n) => AttrValue::Num(n.as_f64()?),
+                            serde_json::Value::Bool(b) => AttrValue::Bool(*b),
+                            _ => return None,
+                        };
+                        Some((k.clone(), val))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let e = Event {
+            id: None,
+            timestamp: ts,
+            received_at: ts,
+            event_type: s(&v, "event_type").expect("event_type"),
+            service: s(&v, "service"),
+            endpoint: s(&v, "endpoint"),
+            method: v
+                .get("method")
+                .and_then(|m| m.as_str())
+                .and_then(Method::parse),
+            status_code: u(&v, "status_code").map(|c| c as u16),
+            latency_ms: v.get("latency_ms").and_then(|x| x.as_f64()),
+            severity: v
+                .get("severity")
+                .and_then(|m| m.as_str())
+                .and_then(Severity::parse),
+            request_bytes: u(&v, "request_bytes"),
+            response_bytes: u(&v, "response_bytes"),
+            user_id: s(&v, "user_id"),
+            region: s(&v, "region"),
+            trace_id: s(&v, "trace_id"),
+            message: s(&v, "message"),
+            attributes,
+        };
+        let buf = open.entry(tenant.clone()).or_default();
+        buf.push(e);
+        if buf.len() == BATCH {
+            let t = TenantId::new(&tenant).expect("tenant id");
+            out.push((t, std::mem::take(buf)));
+        }
+    }
+    for (tenant, buf) in open {
+        if !buf.is_empty() {
+            out.push((TenantId::new(&tenant).expect("tenant id"), buf));
+        }
+    }
+    out
+}
+
+/// CPU time (user + system) of this process so far, from /proc (Linux):
+/// on a shared machine, CPU per event says more than wall-clock rate.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // Fields after the parenthesised command name; utime and stime are
+    // the 12th and 13th of those, in clock ticks (100 per second).
+    let Some(rest) = stat.rsplit(')').next() else {
+        return f64::NAN;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        f.get(i)
+            .and_then(|x| x.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Appends every batch from `THREADS` threads into a fresh store; returns
+/// the time from the first append to the last acknowledgement.
+fn run_once(batches: &Arc<Vec<(TenantId, Vec<Event>)>>) -> Duration {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = StoreConfig::new(dir.path());
+    // Sealing is measured by its own benchmark; here it must not run.
+    cfg.background = false;
+    let store = Store::open(cfg).expect("open store");
+    let next = Arc::new(AtomicUsize::new(0));
+    let cpu0 = cpu_seconds();
+    let start = Instant::now();
+    let handles: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (store, batches, next) = (store.clone(), batches.clone(), next.clone());
+            std::thread::spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((t, events)) = batches.get(i) else {
+                        break;
+                    };
+                    store.append(t, events).expect("append");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("appender");
+    }
+    let elapsed = start.elapsed();
+    let cpu = cpu_seconds() - cpu0;
+    let stats = store.stats();
+    // Freeing the active rows is a seal's cost, not an append's.
+    drop(store);
+    let events = batches.iter().map(|b| b.1.len()).sum::<usize>() as f64;
+    eprintln!(
+        "  run: {:.0} events/s wall, {:.2} µs CPU/event, {} fsyncs",
+        events / elapsed.as_secs_f64(),
+        cpu * 1e6 / events,
+        stats.fsyncs
+    );
+    elapsed
+}
+
+fn bench_append(c: &mut Criterion) {
+    let batches = Arc::new(load_batches());
+    let events: usize = batches.iter().map(|b| b.1.len()).sum();
+    let mut g = c.benchmark_group("storage_append");
+    g.throughput(Throughput::Elements(events as u64));
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_millis(500));
+    g.measurement_time(Duration::from_secs(5));
+    g.bench_function(
+        format!("durable_{events}_events_{THREADS}_threads_batch_{BATCH}"),
+        |b| b.iter_custom(|iters| (0..iters).map(|_| run_once(&batches)).sum()),
+    );
+    g.finish();
+}
+
+criterion_group!(benches, bench_append);
+criterion_main!(benches);
