@@ -56,6 +56,9 @@ pub struct AppState {
     pub jwt: JwtKeys,
     /// argon2id with the configured cost.
     pub passwords: PasswordHasherId,
+    /// A hash of a random password with the configured cost: logins for
+    /// unknown emails verify against it so they take as long as real ones.
+    pub dummy_password_hash: String,
     /// Ingest admission: per-tenant rate limits, in-flight byte budget,
     /// bound on appends waiting for the store.
     pub ingest: crate::ingest::IngestState,
@@ -66,6 +69,9 @@ impl AppState {
     /// administrator on first start), the JWT key, then the event store.
     pub fn open(config: Config) -> anyhow::Result<AppState> {
         let (meta, jwt, passwords) = Self::open_meta_only(&config)?;
+        let dummy_password_hash = passwords
+            .hash(&random::base62(GENERATED_PASSWORD_CHARS))
+            .map_err(anyhow::Error::msg)?;
         let store = Store::open(config.store_config()).with_context(|| {
             format!("opening the store in {}", config.storage.data_dir.display())
         })?;
@@ -79,6 +85,7 @@ impl AppState {
             ingest_observers: Vec::new(),
             jwt,
             passwords,
+            dummy_password_hash,
             ingest,
         })
     }

@@ -84,6 +84,9 @@ pub struct StorageSection {
     pub seal_age: Duration,
     /// zstd level of sealed column blocks (1-19).
     pub zstd_level: i32,
+    /// How often events older than each tenant's retention are dropped.
+    #[serde(deserialize_with = "de_duration")]
+    pub retention_interval: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -177,6 +180,7 @@ impl Default for StorageSection {
             memory_budget_bytes: 256 << 20,
             seal_age: Duration::from_secs(600),
             zstd_level: 3,
+            retention_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -388,6 +392,10 @@ impl Config {
             ("auth.access_token_ttl", self.auth.access_token_ttl),
             ("auth.refresh_token_ttl", self.auth.refresh_token_ttl),
             ("auth.lockout_duration", self.auth.lockout_duration),
+            (
+                "storage.retention_interval",
+                self.storage.retention_interval,
+            ),
         ] {
             if d.is_zero() {
                 return Err(invalid(key, o, "must be greater than zero"));

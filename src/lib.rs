@@ -18,5 +18,6 @@ pub mod loadgen;
 pub mod meta;
 pub mod metrics;
 pub mod read;
+pub mod retention;
 pub mod router;
 pub mod server;

@@ -21,6 +21,7 @@
 //! | GET, POST | `/api/v1/admin/tenants` | platform admin | `admin::{list,create}` |
 //! | GET, PATCH, DELETE | `/api/v1/admin/tenants/{id}` | platform admin | `admin::{get,patch,delete}` |
 //! | GET | `/api/v1/audit` | admin (platform admin: all) | `audit::list` |
+//! | GET | `/api/v1/audit/{id}` | admin (platform admin: all) | `audit::get` |
 //! | GET, PUT | `/api/v1/dashboard/config` | user | `dashboard_config::{get,put}` |
 //! | POST | `/api/v1/ingestion/events` | key `ingest` | `ingest::handle_single` |
 //! | POST | `/api/v1/ingestion/events/batch` | key `ingest` | `ingest::handle_batch` |
@@ -196,6 +197,12 @@ async fn dispatch(state: Arc<AppState>, req: Request<Incoming>) -> Result<HttpRe
             allow(m, &["GET"])?;
             let p = state.authenticate(&req)?;
             audit::list(state, req, p).await
+        }
+        ["api", "v1", "audit", id] => {
+            allow(m, &["GET"])?;
+            let id = (*id).to_owned();
+            let p = state.authenticate(&req)?;
+            audit::get(state, p, &id).await
         }
         ["api", "v1", "dashboard", "config"] => {
             allow(m, &["GET", "PUT"])?;

@@ -65,6 +65,13 @@ impl Server {
             .max_header_list_size(cfg.max_header_bytes.min(u32::MAX as usize) as u32);
         let builder = Arc::new(builder);
 
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let retention = tokio::spawn(crate::retention::run(
+            state.clone(),
+            state.config.storage.retention_interval,
+            stop_rx,
+        ));
+
         tokio::pin!(shutdown);
         loop {
             // Wait for a connection slot first, so beyond the cap clients
@@ -107,6 +114,8 @@ impl Server {
             });
         }
         drop(listener);
+        let _ = stop_tx.send(true);
+        let _ = retention.await;
         tracing::info!("shutting down: draining in-flight requests");
         tokio::select! {
             () = graceful.shutdown() => tracing::info!("all connections closed"),

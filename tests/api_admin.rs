@@ -616,3 +616,65 @@ async fn restart_keeps_tenants_users_and_keys() {
     s.stop().await;
     drop(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_entries_readable_alone_within_the_tenant() {
+    let s = TestServer::start().await;
+    let (_, _, owner_a) = s.create_tenant("Ea").await;
+    let (_, _, owner_b) = s.create_tenant("Eb").await;
+    let (_, _, v) = s.get("/api/v1/audit?limit=1", Some(&owner_a)).await;
+    let id = v["entries"][0]["id"].as_str().expect("id").to_owned();
+    let (st, _, e) = s.get(&format!("/api/v1/audit/{id}"), Some(&owner_a)).await;
+    assert_eq!(st, StatusCode::OK, "{e}");
+    assert_eq!(e, v["entries"][0]);
+    let (st, _, b) = s.get(&format!("/api/v1/audit/{id}"), Some(&owner_b)).await;
+    assert_error(st, &b, 404, "not_found");
+    let (st, _, b) = s.get("/api/v1/audit/not-a-number", Some(&owner_a)).await;
+    assert_error(st, &b, 404, "not_found");
+    let admin = s.admin_login().await;
+    let (st, _, _) = s.get(&format!("/api/v1/audit/{id}"), Some(&admin)).await;
+    assert_eq!(st, StatusCode::OK);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_sweep_drops_only_expired_partitions() {
+    use pulsestream_storage::{Event, Micros, TenantId};
+    let s = TestServer::start().await;
+    let (ta, _, owner) = s.create_tenant("Ret").await;
+    s.put(
+        "/api/v1/auth/tenant/profile",
+        Some(&owner),
+        &json!({"retention_days": 1}),
+    )
+    .await;
+    let tenant = TenantId::new(&ta).expect("id");
+    let now = Micros::now();
+    let event = |age_hours: i64| Event {
+        timestamp: Micros(now.0 - age_hours * Micros::HOUR),
+        received_at: now,
+        event_type: "api_call".into(),
+        ..Default::default()
+    };
+    let store = s.state().store.clone();
+    store
+        .append(&tenant, &[event(72), event(71), event(1)])
+        .expect("append");
+    store.seal_all().expect("seal");
+    let rows = |store: &pulsestream_storage::Store| -> u64 {
+        store
+            .stats()
+            .tenants
+            .iter()
+            .filter(|t| t.tenant.as_ref() == Some(&tenant))
+            .map(|t| t.sealed_rows + t.active_rows)
+            .sum()
+    };
+    assert_eq!(rows(&store), 3);
+    let dropped = pulsestream::retention::sweep(s.state(), Micros::now());
+    assert!(dropped >= 1, "nothing dropped");
+    assert_eq!(rows(&store), 1, "only the recent event is kept");
+    // A second sweep has nothing left to do.
+    assert_eq!(pulsestream::retention::sweep(s.state(), Micros::now()), 0);
+    s.stop().await;
+}

@@ -35,3 +35,21 @@ pub async fn list(
     let items = entries.iter().map(AuditEntry::to_json).collect();
     Ok(json(StatusCode::OK, &list_answer("entries", items, next)))
 }
+
+/// `GET /api/v1/audit/{id}`: one entry, if the caller may see it.
+pub async fn get(state: Arc<AppState>, p: Principal, id: &str) -> Result<HttpResponse, ApiError> {
+    let tenant = if p.is_platform_admin() {
+        None
+    } else {
+        Some(p.require_role(Role::Admin)?.as_str().to_owned())
+    };
+    let entry = id
+        .parse::<u64>()
+        .ok()
+        .map(|seq| state.meta.get_audit(seq))
+        .transpose()?
+        .flatten()
+        .filter(|e| tenant.is_none() || e.tenant == tenant)
+        .ok_or_else(|| ApiError::not_found("audit entry not found"))?;
+    Ok(json(StatusCode::OK, &entry.to_json()))
+}

@@ -33,6 +33,16 @@ impl Meta {
         Ok(())
     }
 
+    /// One entry by its sequence number.
+    pub fn get_audit(&self, seq: u64) -> MetaResult<Option<AuditEntry>> {
+        let txn = self.db().begin_read()?;
+        let key = format!("{seq:020}");
+        match txn.open_table(AUDIT)?.get(key.as_str())? {
+            Some(v) => decode("audit", &key, v.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Newest first. `tenant` `None` lists every entry (platform admin).
     /// `before` is the cursor (a seq) from the previous page.
     pub fn list_audit(
@@ -135,5 +145,7 @@ mod tests {
         let (all, _) = m.list_audit(None, None, 100).expect("all");
         assert_eq!(all.len(), 5);
         assert_eq!(all[0].action, "platform");
+        assert_eq!(m.get_audit(2).expect("q").expect("entry").action, "other");
+        assert!(m.get_audit(99).expect("q").is_none());
     }
 }
