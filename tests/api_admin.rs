@@ -678,3 +678,51 @@ async fn retention_sweep_drops_only_expired_partitions() {
     assert_eq!(pulsestream::retention::sweep(s.state(), Micros::now()), 0);
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_protected_endpoint_needs_a_credential() {
+    let s = TestServer::start().await;
+    let protected: &[(Method, &str)] = &[
+        (Method::GET, "/api/v1/auth/profile"),
+        (Method::PUT, "/api/v1/auth/profile"),
+        (Method::POST, "/api/v1/auth/change-password"),
+        (Method::POST, "/api/v1/auth/register/user"),
+        (Method::GET, "/api/v1/auth/users"),
+        (Method::GET, "/api/v1/auth/users/u_x"),
+        (Method::PATCH, "/api/v1/auth/users/u_x"),
+        (Method::DELETE, "/api/v1/auth/users/u_x"),
+        (Method::GET, "/api/v1/auth/tenant/profile"),
+        (Method::PUT, "/api/v1/auth/tenant/profile"),
+        (Method::GET, "/api/v1/auth/api-keys"),
+        (Method::POST, "/api/v1/auth/api-keys"),
+        (Method::GET, "/api/v1/auth/api-keys/k_x"),
+        (Method::DELETE, "/api/v1/auth/api-keys/k_x"),
+        (Method::GET, "/api/v1/admin/tenants"),
+        (Method::POST, "/api/v1/admin/tenants"),
+        (Method::GET, "/api/v1/admin/tenants/t_x"),
+        (Method::PATCH, "/api/v1/admin/tenants/t_x"),
+        (Method::DELETE, "/api/v1/admin/tenants/t_x"),
+        (Method::GET, "/api/v1/audit"),
+        (Method::GET, "/api/v1/audit/1"),
+        (Method::GET, "/api/v1/dashboard/config"),
+        (Method::PUT, "/api/v1/dashboard/config"),
+    ];
+    for (m, path) in protected {
+        let (st, _, b) = s.request(m.clone(), path, None, Some(&json!({}))).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED, "{m} {path}: {b}");
+        assert_eq!(b["error"]["code"], "unauthorized", "{m} {path}");
+        let (st, _, _) = s
+            .request(m.clone(), path, Some("psk_bogus"), Some(&json!({})))
+            .await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED, "{m} {path} with a bogus key");
+    }
+    // A valid ingest key reaches none of the user endpoints.
+    let (_, key, _) = s.create_tenant("Keys Only").await;
+    for (m, path) in protected {
+        let (st, _, _) = s
+            .request(m.clone(), path, Some(&key), Some(&json!({})))
+            .await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{m} {path} with an ingest key");
+    }
+    s.stop().await;
+}

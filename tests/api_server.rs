@@ -156,3 +156,23 @@ async fn shutdown_finishes_in_flight_requests() {
         .expect("stopped in time")
         .expect("join");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_headers_are_refused() {
+    let s = TestServer::start_with(|c| c.server.max_header_bytes = 16 * 1024).await;
+    let mut sock = TcpStream::connect(s.addr).await.expect("connect");
+    let big = "a".repeat(64 * 1024);
+    let req =
+        format!("GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\nConnection: close\r\n\r\n");
+    // The server may close before reading everything; a write error is fine.
+    let _ = sock.write_all(req.as_bytes()).await;
+    let resp = read_all(&mut sock).await;
+    assert!(
+        !resp.starts_with("HTTP/1.1 200"),
+        "oversized head was served: {resp}"
+    );
+    if !resp.is_empty() {
+        assert!(resp.starts_with("HTTP/1.1 431"), "{resp}");
+    }
+    s.stop().await;
+}
