@@ -88,7 +88,7 @@ impl TestServer {
             data_dir: data_dir.to_owned(),
             shutdown: Some(tx),
             task: Some(task),
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client: client(),
         }
     }
 
@@ -152,26 +152,9 @@ impl TestServer {
         headers: &[(&str, &str)],
         body: Bytes,
     ) -> (StatusCode, HeaderMap, Bytes) {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(format!("{}{}", self.base, path));
-        for (k, v) in headers {
-            req = req.header(
-                HeaderName::from_bytes(k.as_bytes()).expect("header name"),
-                HeaderValue::from_str(v).expect("header value"),
-            );
-        }
-        let req = req.body(Full::new(body)).expect("request");
-        let resp = self.client.request(req).await.expect("send request");
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = resp
-            .into_body()
-            .collect()
+        send(&self.client, &self.base, method, path, headers, body)
             .await
-            .expect("read body")
-            .to_bytes();
-        (status, headers, body)
+            .expect("send request")
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, HeaderMap, Value) {
@@ -281,4 +264,40 @@ pub fn assert_error(status: StatusCode, body: &Value, want_status: u16, want_cod
     assert_eq!(body["error"]["code"], want_code, "body: {body}");
     assert!(body["error"]["message"].is_string(), "body: {body}");
     assert!(body["error"]["details"].is_array(), "body: {body}");
+}
+
+/// A client independent of any `TestServer` (for load that outlives one).
+pub fn client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// Sends one request; transport errors are returned, not panicked on.
+pub async fn send(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    base: &str,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> Result<(StatusCode, HeaderMap, Bytes), String> {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(format!("{base}{path}"));
+    for (k, v) in headers {
+        req = req.header(
+            HeaderName::from_bytes(k.as_bytes()).map_err(|e| e.to_string())?,
+            HeaderValue::from_str(v).map_err(|e| e.to_string())?,
+        );
+    }
+    let req = req.body(Full::new(body)).map_err(|e| e.to_string())?;
+    let resp = client.request(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, headers, body))
 }
