@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use pulsestream_storage::StorageError;
 use pulsestream_storage::event::{AttrValue, Event, Method, Severity};
 use pulsestream_storage::query::aggregate::cmp_values;
-use pulsestream_storage::query::engine::{execute, search};
+use pulsestream_storage::query::engine::{ExecOptions, execute, execute_with, search};
 use pulsestream_storage::query::testing::MemUnit;
 use pulsestream_storage::query::{
     AggOp, Aggregation, CmpOp, Field, OrderBy, Predicate, Query, QueryResult, SearchRequest,
@@ -467,7 +467,11 @@ proptest! {
         for rollups in [false, true] {
             let mut units = units_of("t1", &a, parts, block, rollups);
             units.extend(units_of("t2", &b, 1, block, rollups));
-            let got = execute(&units, &q).expect("query runs");
+            // Force the rollup path wherever it is allowed.
+            let opts = ExecOptions {
+                rollup_min_ratio: if rollups { 0 } else { u64::MAX },
+            };
+            let got = execute_with(&units, &q, opts).expect("query runs");
             assert_same(&got, &want, &q);
             prop_assert_eq!(
                 got.stats.segments_scanned + got.stats.segments_pruned
@@ -666,24 +670,40 @@ fn rollups_answer_whole_units_only() {
         vec![Field::Service],
     );
     q.interval = Some(300 * 1_000_000);
-    let r = execute(&units, &q).unwrap();
+    let force = ExecOptions {
+        rollup_min_ratio: 0,
+    };
+    let r = execute_with(&units, &q, force).unwrap();
     assert_eq!(r.stats.segments_from_rollups, 1);
     assert_eq!(r.stats.scanned_rows, 0);
     assert_same(&r, &model(&[("t1".into(), events.clone())], &q), &q);
+    // By default a sparse unit (5 rows per minute-rollup row) reads rows...
+    let r = execute(&units, &q).unwrap();
+    assert_eq!(r.stats.segments_from_rollups, 0);
+    assert_same(&r, &model(&[("t1".into(), events.clone())], &q), &q);
+    // ...while its 2 route-rollup rows answer a query without interval.
+    q.interval = None;
+    assert_eq!(execute(&units, &q).unwrap().stats.segments_from_rollups, 1);
     // A range cutting the unit reads rows.
     let q2 = query((1, 3_600), vec![], vec![]);
-    assert_eq!(execute(&units, &q2).unwrap().stats.segments_from_rollups, 0);
+    let from_rollups = |q: &Query| {
+        execute_with(&units, q, force)
+            .unwrap()
+            .stats
+            .segments_from_rollups
+    };
+    assert_eq!(from_rollups(&q2), 0);
     // A status filter that splits a class reads rows.
     let q3 = query(
         (0, 3_600),
         vec![Predicate::Cmp(Field::StatusCode, CmpOp::Gte, 501.0)],
         vec![],
     );
-    assert_eq!(execute(&units, &q3).unwrap().stats.segments_from_rollups, 0);
+    assert_eq!(from_rollups(&q3), 0);
     // count_distinct cannot come from rollups.
     let mut q4 = query((0, 3_600), vec![], vec![]);
     q4.aggregations = extra_aggregations();
-    assert_eq!(execute(&units, &q4).unwrap().stats.segments_from_rollups, 0);
+    assert_eq!(from_rollups(&q4), 0);
 }
 
 #[test]

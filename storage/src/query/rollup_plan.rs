@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::column::{Column, ColumnKey, ColumnSet, NULL_CODE, NULL_INT, StrColumn};
 use crate::query::aggregate::{Feed, GroupTable};
 use crate::query::filter::{Filter, Test};
+use crate::query::hash::FxHashMap;
 use crate::query::model::{AggOp, Field, Query};
 use crate::rollup::{RollupAgg, Rollups};
 use crate::types::Micros;
@@ -117,10 +118,20 @@ pub fn choose(q: &Query, filter: &Filter) -> Option<Table> {
     filter_ok.then_some(table)
 }
 
+/// True when answering from `table` beats reading `rows` rows: the unit
+/// holds at least `min_ratio` rows per rollup row.
+pub fn pays(r: &Rollups, table: Table, rows: u64, min_ratio: u64) -> bool {
+    let n = match table {
+        Table::Minute => r.by_minute.len(),
+        Table::Route => r.by_route.len(),
+    } as u64;
+    n.saturating_mul(min_ratio) <= rows
+}
+
 /// Builds dictionary-coded string columns row by row.
 #[derive(Default)]
 struct StrBuilder {
-    ids: HashMap<String, u32>,
+    ids: FxHashMap<String, u32>,
     dict: Vec<String>,
     codes: Vec<u32>,
 }
