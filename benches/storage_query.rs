@@ -1,0 +1,282 @@
+//! Query latency of the storage engine on realistic data: the dashboard's
+//! queries over the largest tenant's 24 hours, the newest-errors search and
+//! the platform administrator's events-per-tenant count.
+//!
+//! Targets (largest tenant, ~2.5 M events / 24 h of the 10 M set, 2 cores):
+//! overview, top-10 endpoints, per-minute series <= 50 ms each; newest 50
+//! events with status >= 500 of one service <= 5 ms; events per tenant for
+//! all tenants <= 5 ms.
+//!
+//! Data: `$PULSESTREAM_BENCH_EVENTS` (NDJSON from `gen_events.py`), default
+//! `/tmp/pulsestream-query-bench-1m.ndjson`, generated on first use with
+//! `python3 ../shared/data/gen_events.py --events 1000000 --seed 42`.
+//! The events are appended to a store in a temporary directory and sealed
+//! (so sealed segments and their rollups are what is measured). Set
+//! `PULSESTREAM_BENCH_ACTIVE=1` to leave them unsealed (the row path over
+//! active segments).
+//! Run: `cargo bench --bench storage_query`.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use pulsestream_storage::query::{
+    AggOp, Aggregation, CmpOp, Field, OrderBy, Predicate, Query, SearchRequest, TimeRange, Value,
+};
+use pulsestream_storage::{
+    AttrValue, Event, Method, Micros, Severity, Store, StoreConfig, TenantId,
+};
+
+const DEFAULT_DATA: &str = "/tmp/pulsestream-query-bench-1m.ndjson";
+const GENERATED_EVENTS: &str = "1000000";
+/// Events per append: an agent-sized batch, so loading is quick but the
+/// WAL still sees realistic records.
+const BATCH: usize = 5_000;
+/// The service whose newest errors are searched (present in every tenant).
+const SEARCH_SERVICE: &str = "checkout";
+
+fn data_path() -> PathBuf {
+    let path = std::env::var("PULSESTREAM_BENCH_EVENTS")
+        .map_or_else(|_| PathBuf::from(DEFAULT_DATA), PathBuf::from);
+    if !path.exists() {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/gen_events.py");
+        let ok = std::process::Command::new("python3")
+            .arg(script)
+            .args(["--events", GENERATED_EVENTS, "--seed", "42", "--out"])
+            .arg(&path)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "gen_events.py failed (needs python3 and numpy)");
+    }
+    path
+}
+
+fn parse_time(v: &serde_json::Value) -> Option<Micros> {
+    let t =
+        time::OffsetDateTime::parse(v.as_str()?, &time::format_description::well_known::Rfc3339)
+            .ok()?;
+    Some(Micros((t.unix_timestamp_nanos() / 1_000) as i64))
+}
+
+/// One NDJSON line as (tenant, event).
+fn parse_line(line: &str) -> Option<(String, Event)> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+    let int = |k: &str| v.get(k).and_then(serde_json::Value::as_u64);
+    let ts = parse_time(v.get("timestamp")?)?;
+    let attributes = v
+        .get("attributes")
+        .and_then(|a| a.as_object())
+        .map(|o| {
+            o.iter()
+                .filter_map(|(k, x)| {
+                    let val = match x {
+                        serde_json::Value::String(s) => AttrValue::Str(s.clone()),
+                        serde_json::Value::Bool(b) => AttrValue::Bool(*b),
+                        serde_json::Value::Number(n) => AttrValue::Num(n.as_f64()?),
+                        _ => return None,
+                    };
+                    Some((k.clone(), val))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let event = Event {
+        id: None,
+        timestamp: ts,
+        received_at: ts,
+        event_type: text("event_type")?,
+        service: text("service"),
+        endpoint: text("endpoint"),
+        method: text("method").as_deref().and_then(Method::parse),
+        status_code: int("status_code").and_then(|c| u16::try_from(c).ok()),
+        latency_ms: v.get("latency_ms").and_then(serde_json::Value::as_f64),
+        severity: text("severity").as_deref().and_then(Severity::parse),
+        request_bytes: int("request_bytes"),
+        response_bytes: int("response_bytes"),
+        user_id: text("user_id"),
+        region: text("region"),
+        trace_id: text("trace_id"),
+        message: text("message"),
+        attributes,
+    };
+    Some((text("tenant")?, event))
+}
+
+struct Loaded {
+    store: Arc<Store>,
+    _dir: tempfile::TempDir,
+    tenants: Vec<TenantId>,
+    top: TenantId,
+    range: TimeRange,
+}
+
+/// Streams the file into a fresh store, batching per tenant.
+fn load() -> Loaded {
+    let path = data_path();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = StoreConfig::new(dir.path());
+    config.background = false;
+    let store = Store::open(config).expect("open store");
+    let file = std::fs::File::open(&path).expect("open events file");
+    let mut pending: HashMap<String, Vec<Event>> = HashMap::new();
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+    let started = Instant::now();
+    let flush = |tenant: &str, batch: &mut Vec<Event>| {
+        let id = TenantId::new(tenant).expect("generator tenant ids are valid");
+        store.append(&id, batch).expect("append");
+        batch.clear();
+    };
+    for line in BufReader::new(file).lines() {
+        let line = line.expect("read events file");
+        let Some((tenant, event)) = parse_line(&line) else {
+            continue;
+        };
+        lo = lo.min(event.timestamp.0);
+        hi = hi.max(event.timestamp.0);
+        *counts.entry(tenant.clone()).or_default() += 1;
+        let batch = pending.entry(tenant.clone()).or_default();
+        batch.push(event);
+        if batch.len() >= BATCH {
+            flush(&tenant, batch);
+        }
+    }
+    for (tenant, batch) in &mut pending {
+        if !batch.is_empty() {
+            flush(tenant, batch);
+        }
+    }
+    if std::env::var_os("PULSESTREAM_BENCH_ACTIVE").is_none() {
+        store.seal_all().expect("seal");
+    }
+    let total: u64 = counts.values().sum();
+    let (top, top_n) = counts
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(t, n)| (t.clone(), *n))
+        .expect("the events file holds events");
+    eprintln!(
+        "loaded {total} events ({} tenants, top {top} with {top_n}) in {:.1?}",
+        counts.len(),
+        started.elapsed()
+    );
+    let mut tenants: Vec<TenantId> = counts.keys().filter_map(|t| TenantId::new(t)).collect();
+    tenants.sort();
+    Loaded {
+        store,
+        _dir: dir,
+        tenants,
+        top: TenantId::new(&top).expect("valid tenant"),
+        // The generator's 24 h, aligned outward to whole minutes.
+        range: TimeRange {
+            from: Micros(lo).floor_to(Micros::MINUTE),
+            to: Micros(Micros(hi).floor_to(Micros::MINUTE).0 + Micros::MINUTE),
+        },
+    }
+}
+
+fn agg(op: AggOp, field: Option<Field>, alias: &str) -> Aggregation {
+    Aggregation {
+        op,
+        field,
+        alias: alias.into(),
+    }
+}
+
+fn base(tenants: Vec<TenantId>, range: TimeRange) -> Query {
+    Query {
+        tenants,
+        range,
+        filter: vec![],
+        group_by: vec![],
+        interval: None,
+        aggregations: vec![agg(AggOp::Count, None, "count")],
+        order_by: vec![],
+        limit: 10_000,
+    }
+}
+
+fn queries(l: &Loaded) -> Vec<(&'static str, Query)> {
+    let lat = || Some(Field::LatencyMs);
+    let top = vec![l.top.clone()];
+    let mut overview = base(top.clone(), l.range);
+    overview.group_by = vec![Field::EventType];
+    overview.aggregations = vec![
+        agg(AggOp::Count, None, "count"),
+        agg(AggOp::ErrorRate, None, "error_rate"),
+        agg(AggOp::P50, lat(), "p50"),
+        agg(AggOp::P95, lat(), "p95"),
+        agg(AggOp::P99, lat(), "p99"),
+    ];
+    let mut top10 = base(top.clone(), l.range);
+    top10.group_by = vec![Field::Endpoint];
+    top10.aggregations = vec![
+        agg(AggOp::Count, None, "requests"),
+        agg(AggOp::ErrorRate, None, "error_rate"),
+        agg(AggOp::P95, lat(), "p95"),
+    ];
+    top10.order_by = vec![OrderBy {
+        column: "requests".into(),
+        desc: true,
+    }];
+    top10.limit = 10;
+    let mut series = base(top, l.range);
+    series.interval = Some(Micros::MINUTE);
+    series.aggregations = vec![
+        agg(AggOp::Count, None, "count"),
+        agg(AggOp::ErrorRate, None, "error_rate"),
+        agg(AggOp::P95, lat(), "p95"),
+    ];
+    let mut per_tenant = base(l.tenants.clone(), l.range);
+    per_tenant.group_by = vec![Field::Tenant];
+    vec![
+        ("overview_top_tenant_24h", overview),
+        ("top10_endpoints_top_tenant_24h", top10),
+        ("per_minute_series_top_tenant_24h", series),
+        ("events_per_tenant_all_24h", per_tenant),
+    ]
+}
+
+fn newest_errors(l: &Loaded) -> SearchRequest {
+    SearchRequest {
+        tenant: l.top.clone(),
+        range: l.range,
+        filter: vec![
+            Predicate::In(Field::Service, vec![Value::Str(SEARCH_SERVICE.into())]),
+            Predicate::Cmp(Field::StatusCode, CmpOp::Gte, 500.0),
+        ],
+        limit: 50,
+        cursor: None,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let l = load();
+    let mut g = c.benchmark_group("storage_query");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    for (name, q) in queries(&l) {
+        let r = l.store.query(&q).expect("query");
+        eprintln!("{name}: {} rows, stats {:?}", r.rows.len(), r.stats);
+        g.bench_function(name, |b| b.iter(|| l.store.query(&q).expect("query")));
+    }
+    let req = newest_errors(&l);
+    let r = l.store.search(&req).expect("search");
+    eprintln!(
+        "newest_50_5xx_one_service: {} events, stats {:?}",
+        r.events.len(),
+        r.stats
+    );
+    g.bench_function("newest_50_5xx_one_service", |b| {
+        b.iter(|| l.store.search(&req).expect("search"))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
