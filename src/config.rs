@@ -538,6 +538,36 @@ mod tests {
         );
     }
 
+    /// Every field of every section is documented in the example file.
+    #[test]
+    fn example_documents_every_key() {
+        let example = include_str!("../config.toml.example");
+        let source = include_str!("config.rs");
+        let mut checked = 0;
+        for section in source.split("pub struct ").skip(1) {
+            let name = section.split_whitespace().next().unwrap_or("");
+            if !name.ends_with("Config") && name != "StorageSection" || name == "Config" {
+                continue;
+            }
+            let body = section.split("\n}").next().unwrap_or("");
+            for line in body.lines() {
+                let Some(field) = line.trim().strip_prefix("pub ") else {
+                    continue;
+                };
+                let Some((field, _)) = field.split_once(':') else {
+                    continue;
+                };
+                let documented = example.lines().any(|l| {
+                    let l = l.trim_start_matches('#').trim();
+                    l.starts_with(&format!("{field} = "))
+                });
+                assert!(documented, "{name}.{field} is not in config.toml.example");
+                checked += 1;
+            }
+        }
+        assert!(checked >= 30, "only {checked} keys checked");
+    }
+
     #[test]
     fn precedence_flags_over_env_over_file() {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -29,13 +29,20 @@ pub fn init(format: LogFormat, level: &str) {
     };
 }
 
-/// Logs one finished request. Paths are logged without the query string,
-/// which can carry tokens (`?token=` on the WebSocket).
+/// Logs one finished request. Successes are logged at `debug`: at tens of
+/// thousands of ingest requests a second, a line per request would cost
+/// more than the request. Client errors are `info`, server errors `warn`.
+/// `log.level = "info,pulsestream::request=debug"` logs every request.
+/// Paths are logged without the query string, which can carry tokens
+/// (`?token=` on the WebSocket).
 pub fn request(method: &Method, path: &str, status: StatusCode, elapsed: Duration) {
     let micros = elapsed.as_micros() as u64;
+    let code = status.as_u16();
     if status.is_server_error() {
-        tracing::warn!(target: "pulsestream::request", %method, path, status = status.as_u16(), micros, "request");
+        tracing::warn!(target: "pulsestream::request", %method, path, status = code, micros, "request");
+    } else if status.is_client_error() {
+        tracing::info!(target: "pulsestream::request", %method, path, status = code, micros, "request");
     } else {
-        tracing::info!(target: "pulsestream::request", %method, path, status = status.as_u16(), micros, "request");
+        tracing::debug!(target: "pulsestream::request", %method, path, status = code, micros, "request");
     }
 }
