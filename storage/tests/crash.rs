@@ -163,10 +163,11 @@ fn crash_test_every_acked_event_survives_sigkill() {
             while r.read_line(&mut line).unwrap_or(0) > 0 {
                 if line.ends_with('\n') {
                     let f: Vec<&str> = line.split_whitespace().collect();
-                    if f.len() == 4 && f[0] == "ACK" {
-                        if let (Ok(t), Ok(s), Ok(c)) = (f[1].parse(), f[2].parse(), f[3].parse()) {
-                            acks.push((t, s, c));
-                        }
+                    if f.len() == 4
+                        && f[0] == "ACK"
+                        && let (Ok(t), Ok(s), Ok(c)) = (f[1].parse(), f[2].parse(), f[3].parse())
+                    {
+                        acks.push((t, s, c));
                     }
                 }
                 line.clear();

@@ -34,14 +34,19 @@ fn event(ts: i64, k: u64) -> Event {
     Event {
         timestamp: Micros(ts),
         received_at: Micros(ts + 7),
-        event_type: if k % 5 == 0 { "error" } else { "api_call" }.into(),
+        event_type: if k.is_multiple_of(5) {
+            "error"
+        } else {
+            "api_call"
+        }
+        .into(),
         service: Some(format!("svc{}", k % 3)),
         endpoint: Some(format!("/api/v1/r{}", k % 4)),
         method: Some(Method::ALL[(k % 4) as usize]),
-        status_code: Some(if k % 5 == 0 { 503 } else { 200 }),
+        status_code: Some(if k.is_multiple_of(5) { 503 } else { 200 }),
         latency_ms: Some((k % 1000) as f64 / 4.0),
-        user_id: (k % 2 == 0).then(|| format!("u-{k}")),
-        attributes: if k % 3 == 0 {
+        user_id: k.is_multiple_of(2).then(|| format!("u-{k}")),
+        attributes: if k.is_multiple_of(3) {
             vec![("tier".into(), AttrValue::Str("gold".into()))]
         } else {
             vec![("n".into(), AttrValue::Num(k as f64))]
