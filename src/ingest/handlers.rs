@@ -327,8 +327,24 @@ pub async fn handle_batch(
     // costs the tenant nothing, and the parse borrows the body, so the
     // owned events must exist before `p` is used mutably.
     let (events, errors, rejected) = {
-        let items: Vec<Item> = decode::parse_batch(p.bytes(), format)?;
-        if items.len() > state.config.ingest.max_batch_events {
+        let mut events = Vec::with_capacity((p.bytes().len() / 256).clamp(1, 4096));
+        let mut errors: Vec<(usize, FieldProblem)> = Vec::new();
+        let mut rejected = 0u64;
+        let mut index = 0usize;
+        // Each element is typed as soon as it is parsed, so the raw form of
+        // only one event exists at a time.
+        let n = decode::for_each_item(p.bytes(), format, |item: Item| {
+            match validate_item(item, &limits, &window) {
+                Ok(ev) => events.push(ev),
+                Err(problems) => {
+                    rejected += 1;
+                    state.metrics.record_rejected(reason(&problems), 1);
+                    errors.extend(problems.into_iter().map(|pr| (index, pr)));
+                }
+            }
+            index += 1;
+        })?;
+        if n > state.config.ingest.max_batch_events {
             return Err(
                 ApiError::payload_too_large(state.config.server.max_body_bytes as u64)
                     .with_message(format!(
@@ -336,19 +352,6 @@ pub async fn handle_batch(
                         state.config.ingest.max_batch_events
                     )),
             );
-        }
-        let mut events = Vec::with_capacity(items.len());
-        let mut errors: Vec<(usize, FieldProblem)> = Vec::new();
-        let mut rejected = 0u64;
-        for (i, item) in items.into_iter().enumerate() {
-            match validate_item(item, &limits, &window) {
-                Ok(ev) => events.push(ev),
-                Err(problems) => {
-                    rejected += 1;
-                    state.metrics.record_rejected(reason(&problems), 1);
-                    errors.extend(problems.into_iter().map(|pr| (i, pr)));
-                }
-            }
         }
         (events, errors, rejected)
     };

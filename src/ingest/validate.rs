@@ -90,7 +90,7 @@ pub fn validate_item(
     window: &TimeWindow,
 ) -> Result<Event, Vec<FieldProblem>> {
     match item {
-        Item::Event(raw) => validate_event(*raw, limits, window),
+        Item::Event(raw) => validate_event(raw, limits, window),
         Item::NotObject(kind) => Err(vec![FieldProblem::new(
             "event",
             format!("must be a JSON object, not {kind}"),
