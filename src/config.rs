@@ -23,6 +23,12 @@ pub enum ConfigError {
     },
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
+    #[error("invalid value for {key} ({variable}): {message}")]
+    InvalidEnv {
+        key: String,
+        variable: String,
+        message: String,
+    },
     #[error("invalid value for {key} ({origin}): {message}")]
     Invalid {
         key: &'static str,
@@ -335,19 +341,45 @@ impl Config {
         env: &[(String, String)],
         overrides: &Overrides,
     ) -> Result<Config, ConfigError> {
-        let mut config = match file {
+        let mut table = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
                     path: path.to_owned(),
                     source,
                 })?;
+                // Typed parse first: its errors carry the line and the key.
                 Self::from_toml(&text).map_err(|message| ConfigError::Parse {
                     path: path.to_owned(),
                     message,
+                })?;
+                toml::from_str::<toml::Table>(&text).map_err(|e| ConfigError::Parse {
+                    path: path.to_owned(),
+                    message: e.to_string(),
                 })?
             }
-            None => Config::default(),
+            None => toml::Table::new(),
         };
+        for (name, value) in env {
+            if ENV.iter().any(|(alias, _, _)| alias == name) {
+                continue;
+            }
+            if let Some((section, key, v)) = generic_env(name, value)? {
+                match table
+                    .entry(section)
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                {
+                    toml::Value::Table(t) => {
+                        t.insert(key, v);
+                    }
+                    _ => {
+                        return Err(invalid("config", "file", format!("{name}: not a table")));
+                    }
+                }
+            }
+        }
+        let mut config: Config = table
+            .try_into()
+            .map_err(|e: toml::de::Error| invalid("config", "environment", e.to_string()))?;
         for (name, key, set) in ENV {
             if let Some((_, v)) = env.iter().find(|(k, _)| k == name) {
                 set(&mut config, v).map_err(|m| invalid(key, name, m))?;
@@ -462,6 +494,59 @@ impl Config {
             parallelism: self.auth.argon2_parallelism,
         }
     }
+}
+
+/// Sections a generic `PULSESTREAM_<SECTION>_<KEY>` variable can set.
+const SECTIONS: &[&str] = &["server", "storage", "auth", "ingest", "limits", "log"];
+
+/// Maps `PULSESTREAM_<SECTION>_<KEY>` (e.g. `PULSESTREAM_AUTH_ALLOW_SIGNUP`)
+/// to a typed TOML value for `section.key`. Variables naming no key are
+/// ignored (other tools share the prefix); a bad value for a real key is an
+/// error naming it.
+fn generic_env(
+    name: &str,
+    raw: &str,
+) -> Result<Option<(String, String, toml::Value)>, ConfigError> {
+    let Some(rest) = name.strip_prefix("PULSESTREAM_") else {
+        return Ok(None);
+    };
+    let rest = rest.to_ascii_lowercase();
+    let Some((section, key)) = SECTIONS
+        .iter()
+        .find_map(|s| rest.strip_prefix(&format!("{s}_")).map(|k| (*s, k)))
+    else {
+        return Ok(None);
+    };
+    // The value's type is whatever the key accepts: try the narrow
+    // readings first, the string last.
+    let mut candidates = Vec::new();
+    if let Ok(i) = raw.trim().parse::<i64>() {
+        candidates.push(toml::Value::Integer(i));
+    }
+    if let Ok(f) = raw.trim().parse::<f64>() {
+        candidates.push(toml::Value::Float(f));
+    }
+    if let Ok(b) = parse_bool(raw) {
+        candidates.push(toml::Value::Boolean(b));
+    }
+    candidates.push(toml::Value::String(raw.to_owned()));
+    let mut last_err = String::new();
+    for v in candidates {
+        let mut inner = toml::Table::new();
+        inner.insert(key.to_owned(), v.clone());
+        let mut probe = toml::Table::new();
+        probe.insert(section.to_owned(), toml::Value::Table(inner));
+        match probe.try_into::<Config>() {
+            Ok(_) => return Ok(Some((section.to_owned(), key.to_owned(), v))),
+            Err(e) if e.to_string().contains("unknown field") => return Ok(None),
+            Err(e) => last_err = e.to_string(),
+        }
+    }
+    Err(ConfigError::InvalidEnv {
+        key: format!("{section}.{key}"),
+        variable: name.to_owned(),
+        message: last_err.trim().to_owned(),
+    })
 }
 
 fn parse_addr(v: &str) -> Result<SocketAddr, String> {
@@ -590,6 +675,28 @@ mod tests {
         };
         let c = Config::load_from(Some(&file), &e, &flags).expect("flags");
         assert_eq!(c.server.listen.port(), 3000);
+    }
+
+    #[test]
+    fn generic_environment_names() {
+        let e = env(&[
+            ("PULSESTREAM_AUTH_ALLOW_SIGNUP", "true"),
+            ("PULSESTREAM_SERVER_MAX_BODY_BYTES", "2048"),
+            ("PULSESTREAM_AUTH_ACCESS_TOKEN_TTL", "2m"),
+            ("PULSESTREAM_LIMITS_DEFAULT_RETENTION_DAYS", "9"),
+            ("PULSESTREAM_UNRELATED_THING", "x"),
+            ("PULSESTREAM_SERVER_NO_SUCH_KEY", "x"),
+        ]);
+        let c = Config::load_from(None, &e, &Overrides::default()).expect("env");
+        assert!(c.auth.allow_signup);
+        assert_eq!(c.server.max_body_bytes, 2048);
+        assert_eq!(c.auth.access_token_ttl, Duration::from_secs(120));
+        assert_eq!(c.limits.default_retention_days, 9);
+        let bad = env(&[("PULSESTREAM_SERVER_MAX_CONNECTIONS", "many")]);
+        let err = Config::load_from(None, &bad, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.max_connections"), "{err}");
     }
 
     #[test]
