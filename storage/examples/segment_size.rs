@@ -29,8 +29,11 @@ struct Builder {
     rows: usize,
     ints: HashMap<ColumnKey, Vec<i64>>,
     floats: HashMap<ColumnKey, Vec<f64>>,
-    strs: HashMap<ColumnKey, (Vec<String>, HashMap<String, u32>, Vec<u32>)>,
+    strs: HashMap<ColumnKey, StrBuilder>,
 }
+
+/// A string column being filled: dictionary, its index, codes.
+type StrBuilder = (Vec<String>, HashMap<String, u32>, Vec<u32>);
 
 impl Builder {
     fn int(&mut self, k: ColumnKey, v: Option<i64>) {
@@ -287,7 +290,7 @@ fn main() {
         total_bytes
     );
     let mut cols: Vec<_> = per_column.into_iter().collect();
-    cols.sort_by(|a, b| b.1.0.cmp(&a.1.0));
+    cols.sort_by_key(|c| std::cmp::Reverse(c.1.0));
     for (k, (bytes, encs)) in cols {
         println!("  {k:<28} {:>6.2} B/event  {encs:?}", per(bytes));
     }

@@ -448,7 +448,7 @@ pub fn decode_float(enc: u8, data: &[u8], rows: usize) -> Result<Vec<f64>> {
 // ---------- string columns ----------
 
 fn is_hex(s: &str) -> bool {
-    s.len() % 2 == 0
+    s.len().is_multiple_of(2)
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
@@ -601,36 +601,30 @@ pub fn encode_str(values: &[Option<&str>]) -> Vec<(u8, Vec<u8>)> {
     out
 }
 
-/// Interns strings into a dictionary in first-seen order.
-struct Interner {
+/// Builds a decoded string column row by row. Values are not deduplicated
+/// (a dictionary may hold a value twice): the columns decoded this way are
+/// mostly unique per row, and hashing every value would cost more than it
+/// saves. Consumers compare or hash dictionary entries, never codes.
+struct RowStrings {
     dict: Vec<String>,
-    index: HashMap<String, u32>,
     codes: Vec<u32>,
 }
 
-impl Interner {
-    fn new(rows: usize) -> Interner {
-        Interner {
-            dict: Vec::new(),
-            index: HashMap::new(),
+impl RowStrings {
+    fn new(rows: usize) -> RowStrings {
+        RowStrings {
+            dict: Vec::with_capacity(rows),
             codes: Vec::with_capacity(rows),
         }
     }
     fn push(&mut self, s: Option<String>) {
-        let Some(s) = s else {
-            self.codes.push(NULL_CODE);
-            return;
-        };
-        let c = match self.index.get(&s) {
-            Some(&c) => c,
-            None => {
-                let c = self.dict.len() as u32;
-                self.index.insert(s.clone(), c);
+        match s {
+            None => self.codes.push(NULL_CODE),
+            Some(s) => {
+                self.codes.push(self.dict.len() as u32);
                 self.dict.push(s);
-                c
             }
-        };
-        self.codes.push(c);
+        }
     }
     fn finish(self) -> StrColumn {
         StrColumn {
@@ -673,7 +667,7 @@ fn decode_dict(r: &mut Reader<'_>, rows: usize) -> Result<StrColumn> {
 /// Plain strings (`hex` false) or variable-length hex strings, one
 /// length-prefixed value per row.
 fn decode_per_row(r: &mut Reader<'_>, rows: usize, hex: bool) -> Result<StrColumn> {
-    let mut out = Interner::new(rows.min(r.remaining()));
+    let mut out = RowStrings::new(rows.min(r.remaining()));
     for _ in 0..rows {
         let at = r.position();
         let n = r.uvarint("string length")?;
@@ -703,7 +697,7 @@ fn decode_hex(r: &mut Reader<'_>, rows: usize) -> Result<StrColumn> {
     }
     let len = usize::try_from(fixed - 1).map_err(|_| decode_err("hex width", at))?;
     let flags = read_nulls(r, rows)?;
-    let mut out = Interner::new(rows);
+    let mut out = RowStrings::new(rows);
     for null in flags {
         out.push(if null {
             None
@@ -725,14 +719,21 @@ fn decode_numbered(r: &mut Reader<'_>, rows: usize) -> Result<StrColumn> {
     let flags = read_nulls(r, rows)?;
     let n = flags.iter().filter(|&&f| !f).count();
     let nums = read_int_values(r, n)?;
+    // Numbered values repeat (user ids): one string per distinct number.
+    let mut dict: Vec<String> = Vec::new();
+    let mut seen: HashMap<i64, u32> = HashMap::new();
+    let mut codes = Vec::with_capacity(rows);
     let mut nums = nums.into_iter();
-    let mut out = Interner::new(rows);
     for null in flags {
         if null {
-            out.push(None);
+            codes.push(NULL_CODE);
             continue;
         }
         let v = nums.next().unwrap_or(-1);
+        if let Some(&c) = seen.get(&v) {
+            codes.push(c);
+            continue;
+        }
         let digits = format!("{v:0width$}");
         let fits = if width > 0 {
             digits.len() == width
@@ -742,9 +743,15 @@ fn decode_numbered(r: &mut Reader<'_>, rows: usize) -> Result<StrColumn> {
         if v < 0 || !fits {
             return Err(decode_err("numbered string", r.position()));
         }
-        out.push(Some(format!("{prefix}{digits}")));
+        let c = dict.len() as u32;
+        seen.insert(v, c);
+        dict.push(format!("{prefix}{digits}"));
+        codes.push(c);
     }
-    Ok(out.finish())
+    Ok(StrColumn {
+        dict: Arc::new(dict),
+        codes,
+    })
 }
 
 pub fn decode_str(enc: u8, data: &[u8], rows: usize) -> Result<StrColumn> {

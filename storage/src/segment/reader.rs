@@ -18,8 +18,8 @@ use parking_lot::Mutex;
 
 use super::encoding::{self, ENC_ABSENT};
 use super::format::{
-    self, CODEC_NONE, ChunkRef, DiskStats, Footer, HEADER_LEN, KNOWN_VERSIONS, MAX_FOOTER_BYTES, TRAILER_LEN,
-    Trailer,
+    self, CODEC_NONE, ChunkRef, DiskStats, Footer, HEADER_LEN, KNOWN_VERSIONS, MAX_FOOTER_BYTES,
+    TRAILER_LEN, Trailer,
 };
 use super::rollup_build::decode_rollups;
 use crate::column::{Column, ColumnKey, ColumnSet, ColumnStats};

@@ -150,14 +150,14 @@ fn sample_rows(n: i64, with_attrs: bool) -> Vec<Row> {
                 endpoint: Some(format!("/api/v1/r{}", h % 5)),
                 method: Method::from_code((h % 3 + 1) as u8),
                 status,
-                latency: (h % 11 != 0).then(|| (h as f64) * 1.125 + 0.001),
+                latency: (h % 11 != 0).then_some((h as f64) * 1.125 + 0.001),
                 user: Some(format!("u-{:05}", h % 40)),
                 trace: (h % 4 != 0)
                     .then(|| format!("{:032x}", (h as u128) * 0x9e37_79b9_7f4a_7c15)),
                 message: (status == Some(503)).then(|| "upstream failed".to_string()),
                 tier: (with_attrs && h % 2 == 0)
                     .then(|| ["free", "gold"][(h % 4 / 2) as usize].to_string()),
-                items: (with_attrs && h % 3 == 0).then(|| (h % 17) as f64),
+                items: (with_attrs && h % 3 == 0).then_some((h % 17) as f64),
                 retry: (with_attrs && h % 5 == 0).then_some(h % 10 == 0),
             }
         })

@@ -39,6 +39,11 @@ pub const MIN_EVENTS_PER_ROLLUP_ROW: usize = 2;
 /// unknown bounds): messages can be KBs and would bloat every footer.
 const MAX_STAT_STR: usize = 256;
 
+/// Every this many blocks the writer tries every candidate encoding of a
+/// column again instead of the previous block's winner, so a column whose
+/// data changes character midway gets a better encoding within a few blocks.
+const REEXPLORE_EVERY: usize = 8;
+
 /// The temporary name a segment is written under before its rename.
 pub fn tmp_path(final_path: &Path) -> PathBuf {
     let mut s = final_path.as_os_str().to_owned();
@@ -182,13 +187,29 @@ fn stats_of(g: &Gathered<'_>) -> DiskStats {
 /// Returns (encoding, codec, stored bytes, raw length).
 /// One compression context serves the whole segment: creating one per
 /// chunk cost more than the compression itself.
+///
+/// `hint` carries the winner's position (and the candidate count) from the
+/// previous block of the same column: a column's data changes little from
+/// block to block, so unless `explore` is set only that candidate is
+/// compressed, which makes writing several times faster.
 fn choose(
     z: &mut zstd::bulk::Compressor<'static>,
     candidates: Vec<(u8, Vec<u8>)>,
+    hint: &mut Option<(usize, usize)>,
+    explore: bool,
     what: &str,
 ) -> Result<(u8, u8, Vec<u8>, u32)> {
+    let count = candidates.len();
+    let only = match *hint {
+        Some((at, n)) if !explore && n == count => Some(at),
+        _ => None,
+    };
     let mut best: Option<(u8, u8, Vec<u8>, u32)> = None;
-    for (enc, raw) in candidates {
+    let mut best_at = 0;
+    for (at, (enc, raw)) in candidates.into_iter().enumerate() {
+        if only.is_some_and(|o| o != at) {
+            continue;
+        }
         if raw.len() > MAX_CHUNK_RAW as usize {
             return Err(invalid(format!(
                 "{what}: chunk of {} bytes is too large",
@@ -206,8 +227,10 @@ fn choose(
         };
         if best.as_ref().is_none_or(|b| pick.2.len() < b.2.len()) {
             best = Some(pick);
+            best_at = at;
         }
     }
+    *hint = Some((best_at, count));
     best.ok_or_else(|| invalid(format!("{what}: no encoding applies")))
 }
 
@@ -344,7 +367,8 @@ fn write_body<'a>(
     let mut rollups = RollupBuilder::default();
     let (mut min_seq, mut max_seq) = (i64::MAX, i64::MIN);
 
-    for rows in order.chunks(opts.block_rows) {
+    let mut hints: Vec<Option<(usize, usize)>> = vec![None; keys.len()];
+    for (block_no, rows) in order.chunks(opts.block_rows).enumerate() {
         let ts: Vec<i64> = rows.iter().map(|r| r.0).collect();
         let mut metas = Vec::with_capacity(keys.len());
         let mut cols: Vec<Gathered<'a>> = Vec::with_capacity(keys.len());
@@ -369,8 +393,14 @@ fn write_body<'a>(
                     Gathered::Float(v) => encoding::encode_float(v),
                     Gathered::Str(v) => encoding::encode_str(v),
                 };
-                let (enc, codec, stored, raw_len) =
-                    choose(&mut z, candidates, &format!("{key:?}"))?;
+                let explore = block_no % REEXPLORE_EVERY == 0;
+                let (enc, codec, stored, raw_len) = choose(
+                    &mut z,
+                    candidates,
+                    &mut hints[k],
+                    explore,
+                    &format!("{key:?}"),
+                )?;
                 ChunkMeta {
                     at: out.chunk(codec, &stored, raw_len)?,
                     encoding: enc,
@@ -416,7 +446,8 @@ fn write_body<'a>(
     let rollup_rows = rollups.by_minute.len() + rollups.by_route.len();
     let rollups_at = if order.len() >= MIN_EVENTS_PER_ROLLUP_ROW * rollup_rows {
         let section = encode_rollups(&rollups);
-        let (_, codec, stored, raw_len) = choose(&mut z, vec![(0, section)], "rollups")?;
+        let (_, codec, stored, raw_len) =
+            choose(&mut z, vec![(0, section)], &mut None, true, "rollups")?;
         Some(out.chunk(codec, &stored, raw_len)?)
     } else {
         None
