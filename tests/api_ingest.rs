@@ -572,3 +572,41 @@ async fn full_disk_answers_507_then_recovers() {
     assert!(resumed, "writes did not resume after space returned");
     s.stop().await;
 }
+
+/// Concurrent single events (joined into shared appends) each get their own
+/// id, and every acknowledged one is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_single_events_get_distinct_ids() {
+    let s = start(|_| {}).await;
+    let t = s.tenant("concurrent").await;
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let addr = s.addr;
+        let key = t.ingest_key.clone();
+        tasks.push(tokio::spawn(async move {
+            h5common::request(
+                addr,
+                "POST",
+                "/api/v1/ingestion/events",
+                &[("x-api-key", &key), ("content-type", "application/json")],
+                event(i).to_string().into(),
+            )
+            .await
+        }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for task in tasks {
+        let r = task.await.expect("task");
+        assert_eq!(r.status, 202, "{}", r.text());
+        assert!(ids.insert(r.json()["ids"][0].as_str().expect("id").to_owned()));
+    }
+    let found = search(&s, &t.read_key, "limit=1000").await;
+    let stored: std::collections::HashSet<String> = found["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(stored, ids);
+    s.stop().await;
+}

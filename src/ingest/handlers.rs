@@ -17,6 +17,7 @@ use hyper::{Request, StatusCode};
 use pulsestream_storage::{Ack, Event, EventId, Micros, StorageError, TenantId};
 
 use super::backpressure::{IngestBudget, Reservation};
+use super::coalesce::Coalescer;
 use super::decode::{self, BodyFormat, DecodeError, Item};
 use super::ratelimit::{Limits, RateLimiter, Refused};
 use super::validate::{EventLimits, FieldProblem, TimeWindow, validate_item};
@@ -39,6 +40,8 @@ pub struct IngestState {
     budget: IngestBudget,
     /// Appends handed to the blocking pool and not yet acknowledged.
     queue: Arc<tokio::sync::Semaphore>,
+    /// Joins concurrent single-event requests into one append.
+    coalescer: Coalescer,
 }
 
 impl IngestState {
@@ -49,6 +52,7 @@ impl IngestState {
             queue: Arc::new(tokio::sync::Semaphore::new(
                 config.ingest.queue_depth.max(1),
             )),
+            coalescer: Coalescer::new(),
         }
     }
 
@@ -292,7 +296,13 @@ pub async fn handle_single(
     admit(&state, &mut p, 1)?;
     let body_len = p.bytes().len() as u64;
     let tenant = p.tenant.clone();
-    let ids = append(&state, &tenant, vec![event]).await?;
+    let is = ingest_state(&state);
+    let _slot = is
+        .queue
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| overloaded(&state))?;
+    let ids = [is.coalescer.submit(&state, &tenant, event).await?];
     state.metrics.record_ingest(1, body_len);
     let mut out = String::with_capacity(64);
     out.push_str("{\"accepted\":1,\"ids\":[");
