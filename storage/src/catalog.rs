@@ -196,7 +196,16 @@ impl Catalog {
             }
             let mut tenants = txn.open_table(TENANTS).map_err(|e| err(p, e))?;
             for (t, m) in &change.tenants {
-                let bytes = encode(m)?;
+                // Sealed-through only moves forward: a lower value would
+                // make replay apply records that are already sealed.
+                let old = match tenants.get(t.as_str()).map_err(|e| err(p, e))? {
+                    Some(g) => decode_tenant(g.value(), t.as_str())?.sealed_through,
+                    None => 0,
+                };
+                let m = TenantMeta {
+                    sealed_through: m.sealed_through.max(old),
+                };
+                let bytes = encode(&m)?;
                 tenants
                     .insert(t.as_str(), bytes.as_slice())
                     .map_err(|e| err(p, e))?;
@@ -295,6 +304,8 @@ mod tests {
             c.commit(&Change {
                 add: vec![seg(3)],
                 remove: vec![1],
+                // Lower than stored: ignored.
+                tenants: vec![(t1.clone(), TenantMeta { sealed_through: 3 })],
                 next_segment_id: 4,
                 next_seq: 2, // lower than stored: ignored
                 ..Change::default()

@@ -33,6 +33,9 @@ const COMPACT_EVERY: Duration = Duration::from_secs(30);
 /// decoded in memory (~100 B/row), so this bounds it to a few hundred MB.
 pub const MAX_COMPACTION_ROWS: u64 = 4 << 20;
 
+/// Pending requests the background thread's channel holds.
+const REQUEST_SLOTS: usize = 4;
+
 enum Msg {
     /// Some tenant crossed a size limit.
     Seal,
@@ -48,7 +51,10 @@ pub(crate) struct Background {
 }
 
 pub(crate) fn start_background(store: &Arc<Store>) {
-    let (tx, rx) = channel::unbounded();
+    // Room for one request of each kind plus Stop: a request already
+    // queued covers any that arrive before it is handled (the handler
+    // re-checks the limits), so appends never queue unboundedly.
+    let (tx, rx) = channel::bounded(REQUEST_SLOTS);
     let weak = Arc::downgrade(store);
     match std::thread::Builder::new()
         .name("pulsestream-maint".into())
@@ -101,7 +107,11 @@ pub(crate) fn request_budget(store: &Store) -> bool {
 
 fn send(store: &Store, msg: Msg) -> bool {
     match store.background.lock().as_ref() {
-        Some(bg) => bg.tx.send(msg).is_ok(),
+        // Full: an earlier request is still queued and covers this one.
+        Some(bg) => !matches!(
+            bg.tx.try_send(msg),
+            Err(channel::TrySendError::Disconnected(_))
+        ),
         None => false,
     }
 }
@@ -289,7 +299,8 @@ pub(crate) fn drop_tenant(store: &Store, tenant: &TenantId) -> Result<()> {
             .remove(tenant)
             .map(|m| m.into_keys().collect())
             .unwrap_or_default();
-        (st.applied_through, doomed)
+        let through = st.applied_through.max(store.sealed_through_of(tenant));
+        (through, doomed)
     };
     store.commit(&Change {
         remove: doomed,

@@ -42,6 +42,11 @@ use crate::wal::{self, WalWriter};
 /// contract's much tighter window; this only keeps the engine's math sound.
 pub const MAX_ABS_TIMESTAMP: i64 = 253_402_300_800 * Micros::SECOND;
 
+/// Active memory beyond `memory_budget` times this makes appenders seal
+/// themselves (backpressure); below it the background thread seals. Two
+/// leaves room for one seal in flight while appends continue.
+pub const BACKPRESSURE_FACTOR: usize = 2;
+
 /// A durable acknowledgement of one append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ack {
@@ -315,7 +320,17 @@ impl Store {
         if need_seal {
             self.request_seal(&slot);
         }
-        if self.active_bytes.load(Ordering::Relaxed) > self.config.memory_budget {
+        let active = self.active_bytes.load(Ordering::Relaxed);
+        if active
+            > self
+                .config
+                .memory_budget
+                .saturating_mul(BACKPRESSURE_FACTOR)
+        {
+            // Sealing is not keeping up: this append pays for it, which
+            // slows ingest down instead of letting memory grow unbounded.
+            self.seal_over_budget();
+        } else if active > self.config.memory_budget {
             self.request_budget_seal();
         }
         Ok(Ack {
@@ -468,10 +483,18 @@ impl Store {
         if let Some(s) = self.tenants.read().get(tenant) {
             return s.clone();
         }
+        // A tenant seen first since open has applied nothing in this
+        // process, but everything up to its sealed-through LSN is settled;
+        // starting there keeps sealed-through from ever moving backwards.
+        let sealed = self.sealed_through_of(tenant);
         self.tenants
             .write()
             .entry(tenant.clone())
-            .or_insert_with(|| new_slot(tenant))
+            .or_insert_with(|| {
+                let slot = new_slot(tenant);
+                slot.state.lock().applied_through = sealed;
+                slot
+            })
             .clone()
     }
 
@@ -569,7 +592,8 @@ impl Store {
                 .collect();
             view.sealing.insert(tenant.clone(), units);
             self.active_bytes.fetch_sub(bytes, Ordering::Relaxed);
-            (frozen, st.applied_through, bytes)
+            let through = st.applied_through.max(self.sealed_through_of(tenant));
+            (frozen, through, bytes)
         };
         match self.write_and_record(tenant, &frozen, through) {
             Ok(sealed) => {
@@ -581,7 +605,7 @@ impl Store {
                     segs.insert(s.meta.id, s);
                 }
                 drop(view);
-                self.sealed_through.lock().insert(tenant.clone(), through);
+                self.set_sealed_through(tenant, through);
                 self.trim_wal();
                 Ok(n)
             }
@@ -697,8 +721,15 @@ impl Store {
         }
     }
 
+    /// Records a tenant's new sealed-through LSN (never lowering it).
     pub(crate) fn set_sealed_through(&self, tenant: &TenantId, lsn: u64) {
-        self.sealed_through.lock().insert(tenant.clone(), lsn);
+        let mut map = self.sealed_through.lock();
+        let e = map.entry(tenant.clone()).or_insert(0);
+        *e = (*e).max(lsn);
+    }
+
+    pub(crate) fn sealed_through_of(&self, tenant: &TenantId) -> u64 {
+        self.sealed_through.lock().get(tenant).copied().unwrap_or(0)
     }
 
     pub(crate) fn note_active_removed(&self, bytes: usize) {

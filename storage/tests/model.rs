@@ -411,3 +411,16 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn a_tenant_dropped_twice_across_a_crash_stays_dropped() {
+    // Found by the property test: the second drop, in a process that had
+    // not seen the tenant, lowered its sealed-through LSN to 0.
+    run(vec![
+        Op::Append(1, vec![(0, 0)]),
+        Op::Append(0, vec![(0, 0)]),
+        Op::DropTenant(0),
+        Op::Crash,
+        Op::DropTenant(0),
+    ]);
+}
