@@ -31,6 +31,18 @@ pub const INITIAL_ADMIN_PASSWORD_FILE: &str = "initial-admin-password";
 /// Length of a generated admin password: 24 base62 characters ≈ 143 bits.
 const GENERATED_PASSWORD_CHARS: usize = 24;
 
+/// File in the data dir naming the address a running server listens on,
+/// so offline commands can turn into online ones. Removed on clean stop.
+pub const SERVER_ADDRESS_FILE: &str = "server-address";
+
+/// The data directory's metadata is held by another process.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the data directory is in use: {} is locked by another process (stop the server or use its HTTP API)",
+    .0.display()
+)]
+pub struct DataDirInUse(pub std::path::PathBuf);
+
 /// The `X-API-Key` header.
 pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
@@ -96,10 +108,7 @@ impl AppState {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating data directory {}", dir.display()))?;
         let meta = Meta::open(dir).map_err(|e| match e {
-            MetaError::InUse(path) => anyhow::anyhow!(
-                "the data directory is in use: {} is locked by another process (stop the server or use its HTTP API)",
-                path.display()
-            ),
+            MetaError::InUse(path) => anyhow::Error::new(DataDirInUse(path)),
             other => anyhow::Error::new(other),
         })?;
         let jwt = JwtKeys::load_or_create(dir).context("loading the JWT signing key")?;

@@ -20,6 +20,8 @@
 //! | GET, DELETE | `/api/v1/auth/api-keys/{id}` | admin | `api_keys::{get,revoke}` |
 //! | GET, POST | `/api/v1/admin/tenants` | platform admin | `admin::{list,create}` |
 //! | GET, PATCH, DELETE | `/api/v1/admin/tenants/{id}` | platform admin | `admin::{get,patch,delete}` |
+//! | POST | `/api/v1/admin/tenants/{id}/api-keys` | platform admin | `admin::create_key` |
+//! | POST | `/api/v1/admin/tenants/{id}/users` | platform admin | `admin::create_user` |
 //! | GET | `/api/v1/audit` | admin (platform admin: all) | `audit::list` |
 //! | GET | `/api/v1/audit/{id}` | admin (platform admin: all) | `audit::get` |
 //! | GET, PUT | `/api/v1/dashboard/config` | user | `dashboard_config::{get,put}` |
@@ -192,6 +194,18 @@ async fn dispatch(state: Arc<AppState>, req: Request<Incoming>) -> Result<HttpRe
                 Method::PATCH => admin::patch(state, req, p, &id).await,
                 _ => admin::delete(state, p, &id).await,
             }
+        }
+        ["api", "v1", "admin", "tenants", id, "api-keys"] => {
+            allow(m, &["POST"])?;
+            let id = (*id).to_owned();
+            let p = state.authenticate(&req)?;
+            admin::create_key(state, req, p, &id).await
+        }
+        ["api", "v1", "admin", "tenants", id, "users"] => {
+            allow(m, &["POST"])?;
+            let id = (*id).to_owned();
+            let p = state.authenticate(&req)?;
+            admin::create_user(state, req, p, &id).await
         }
         ["api", "v1", "audit"] => {
             allow(m, &["GET"])?;

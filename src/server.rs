@@ -65,6 +65,16 @@ impl Server {
             .max_header_list_size(cfg.max_header_bytes.min(u32::MAX as usize) as u32);
         let builder = Arc::new(builder);
 
+        let address_file = state
+            .config
+            .storage
+            .data_dir
+            .join(crate::app::SERVER_ADDRESS_FILE);
+        if let Ok(addr) = listener.local_addr()
+            && let Err(e) = std::fs::write(&address_file, format!("{addr}\n"))
+        {
+            tracing::warn!(error = %e, "cannot record the server address in the data dir");
+        }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let retention = tokio::spawn(crate::retention::run(
             state.clone(),
@@ -125,6 +135,7 @@ impl Server {
         }
         let store = state.store.clone();
         tokio::task::spawn_blocking(move || store.close()).await??;
+        let _ = std::fs::remove_file(&address_file);
         tracing::info!("store closed");
         Ok(())
     }

@@ -112,7 +112,7 @@ fn offline_tenant_key_and_user_commands() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn offline_work_is_visible_to_the_server_and_in_use_dir_is_refused() {
+async fn offline_work_is_visible_to_the_server_and_online_commands_use_its_api() {
     let dir = tempfile::tempdir().expect("tempdir");
     let o = run(
         &[
@@ -133,6 +133,9 @@ async fn offline_work_is_visible_to_the_server_and_in_use_dir_is_refused() {
     let s = TestServer::start_in(dir.path(), |_| {}).await;
     let (st, v) = s.login("o@shared.test", "shared-password").await;
     assert_eq!(st, StatusCode::OK, "{v}");
+    fn v_token(v: &serde_json::Value) -> &str {
+        v["access_token"].as_str().expect("token")
+    }
     let (st, _, _) = s
         .raw(
             hyper::Method::GET,
@@ -147,13 +150,69 @@ async fn offline_work_is_visible_to_the_server_and_in_use_dir_is_refused() {
         "key is known (authenticated, not an admin)"
     );
 
+    // While the server holds the dir, the commands go through its API.
     let path = dir.path().to_owned();
-    let o = tokio::task::spawn_blocking(move || run(&["tenant", "list"], &path))
-        .await
-        .expect("join");
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("in use"), "{err}");
+    let tenant_id = {
+        let (_, _, v) = s
+            .get("/api/v1/auth/tenant/profile", Some(v_token(&v)))
+            .await;
+        v["id"].as_str().expect("id").to_owned()
+    };
+    let t = tenant_id.clone();
+    let outs = tokio::task::spawn_blocking(move || {
+        let list = run(&["tenant", "list"], &path);
+        let create = run(&["tenant", "create", "--name", "Online Co"], &path);
+        let key = run(
+            &["key", "create", "--tenant", &t, "--scopes", "read"],
+            &path,
+        );
+        let user = run(
+            &[
+                "user",
+                "create",
+                "--tenant",
+                &t,
+                "--email",
+                "on@shared.test",
+                "--password",
+                "online-password",
+                "--role",
+                "admin",
+            ],
+            &path,
+        );
+        let mut no_pw = bin();
+        no_pw
+            .env_remove("PULSESTREAM_ADMIN_PASSWORD")
+            .args(["tenant", "list", "--data-dir"])
+            .arg(&path);
+        let no_pw = no_pw.output().expect("run");
+        (list, create, key, user, no_pw)
+    })
+    .await
+    .expect("join");
+    let (list, create, key, user, no_pw) = outs;
+    assert!(list.status.success(), "{list:?}");
+    assert!(stdout(&list).contains(&tenant_id));
+    assert!(create.status.success(), "{create:?}");
+    assert!(field(&stdout(&create), "api_key").starts_with("psk_"));
+    assert!(key.status.success(), "{key:?}");
+    let read_key = field(&stdout(&key), "api_key");
+    assert!(user.status.success(), "{user:?}");
+    let (st, _) = s.login("on@shared.test", "online-password").await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, _, _) = s
+        .raw(
+            hyper::Method::GET,
+            "/api/v1/auth/users",
+            &[("x-api-key", &read_key)],
+            bytes::Bytes::new(),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "the online key is known at once");
+    assert!(!no_pw.status.success());
+    let err = String::from_utf8_lossy(&no_pw.stderr);
+    assert!(err.contains("PULSESTREAM_ADMIN_PASSWORD"), "{err}");
     s.stop().await;
 }
 

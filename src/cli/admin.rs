@@ -1,17 +1,45 @@
-//! Offline administration: the same operations as the HTTP API, straight
-//! on the data dir's metadata. redb's file lock makes them refuse to run
-//! while a server has the data dir open.
+//! Administration from the command line: straight on the data dir's
+//! metadata when no server holds it (offline), else through the running
+//! server's HTTP API (online, see `online`).
 
 use std::process::ExitCode;
 
 use super::DirArgs;
-use crate::app::AppState;
+use hyper::Method;
+
+use super::online::Online;
+use crate::app::{AppState, DataDirInUse};
+use crate::auth::password::PasswordHasherId;
 use crate::auth::{Role, Scope, random};
+use crate::config::Config;
 use crate::handlers::tenant::{new_key, provision};
+use crate::meta::Meta;
 use crate::meta::{User, now_micros, rfc3339};
 
 /// Actor recorded in the audit log for CLI operations.
 const CLI_ACTOR: &str = "cli";
+
+/// Where an admin command runs.
+enum Target {
+    Offline(Meta, PasswordHasherId),
+    Online(Box<Online>),
+}
+
+fn target(config: &Config) -> anyhow::Result<Target> {
+    match AppState::open_meta_only(config) {
+        Ok((meta, _jwt, passwords)) => Ok(Target::Offline(meta, passwords)),
+        Err(e) if e.downcast_ref::<DataDirInUse>().is_some() => {
+            Online::connect(config).map(|o| Target::Online(Box::new(o)))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn print_str(v: &serde_json::Value, label: &str, key: &str) {
+    if let Some(s) = v[key].as_str() {
+        println!("{label}: {s}");
+    }
+}
 
 pub fn tenant_create(
     dir: &DirArgs,
@@ -23,7 +51,28 @@ pub fn tenant_create(
     if name.trim().is_empty() {
         anyhow::bail!("--name must not be empty");
     }
-    let (meta, _jwt, passwords) = AppState::open_meta_only(&config)?;
+    let (meta, passwords) = match target(&config)? {
+        Target::Offline(m, p) => (m, p),
+        Target::Online(online) => {
+            let mut body = serde_json::json!({"name": name});
+            if let (Some(e), Some(p)) = (&owner_email, &owner_password) {
+                body["owner_email"] = e.clone().into();
+                body["owner_password"] = p.clone().into();
+            }
+            let v = online.call(Method::POST, "/api/v1/admin/tenants", Some(body))?;
+            print_str(&v, "tenant_id", "id");
+            print_str(&v, "name", "name");
+            if let Some(o) = v["owner"].as_object() {
+                println!(
+                    "owner: {} ({})",
+                    o.get("email").and_then(|x| x.as_str()).unwrap_or(""),
+                    o.get("id").and_then(|x| x.as_str()).unwrap_or("")
+                );
+            }
+            print_str(&v, "api_key", "api_key");
+            return Ok(());
+        }
+    };
     let owner = match (owner_email, owner_password) {
         (Some(e), Some(p)) => {
             crate::auth::password::check_policy(&p)
@@ -56,9 +105,31 @@ pub fn tenant_create(
 
 pub fn tenant_list(dir: &DirArgs) -> anyhow::Result<()> {
     let config = dir.load()?;
-    let (meta, _, _) = AppState::open_meta_only(&config)?;
     let mut cursor: Option<String> = None;
     println!("{:<20} {:<10} {:<24} name", "id", "disabled", "created_at");
+    let meta = match target(&config)? {
+        Target::Offline(m, _) => m,
+        Target::Online(online) => loop {
+            let mut path = "/api/v1/admin/tenants?limit=1000".to_owned();
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let v = online.call(Method::GET, &path, None)?;
+            for t in v["tenants"].as_array().into_iter().flatten() {
+                println!(
+                    "{:<20} {:<10} {:<24} {}",
+                    t["id"].as_str().unwrap_or(""),
+                    t["disabled"].as_bool().unwrap_or(false),
+                    t["created_at"].as_str().unwrap_or(""),
+                    t["name"].as_str().unwrap_or("")
+                );
+            }
+            match v["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return Ok(()),
+            }
+        },
+    };
     loop {
         let (page, next) = meta.list_tenants(cursor.as_deref(), 1000)?;
         for t in page {
@@ -84,7 +155,19 @@ pub fn key_create(
     scopes: &[String],
 ) -> anyhow::Result<()> {
     let config = dir.load()?;
-    let (meta, _, _) = AppState::open_meta_only(&config)?;
+    let meta = match target(&config)? {
+        Target::Offline(m, _) => m,
+        Target::Online(online) => {
+            let v = online.call(
+                Method::POST,
+                &format!("/api/v1/admin/tenants/{tenant}/api-keys"),
+                Some(serde_json::json!({"name": name, "scopes": scopes})),
+            )?;
+            print_str(&v, "key_id", "id");
+            print_str(&v, "api_key", "key");
+            return Ok(());
+        }
+    };
     if meta.get_tenant(tenant)?.is_none() {
         anyhow::bail!("no tenant {tenant:?}");
     }
@@ -116,7 +199,23 @@ pub fn user_create(
     if !email.contains('@') {
         anyhow::bail!("--email must be an email address");
     }
-    let (meta, _, passwords) = AppState::open_meta_only(&config)?;
+    let (meta, passwords) = match target(&config)? {
+        Target::Offline(m, p) => (m, p),
+        Target::Online(online) => {
+            let v = online.call(
+                Method::POST,
+                &format!("/api/v1/admin/tenants/{tenant}/users"),
+                Some(serde_json::json!({"email": email, "password": password, "role": role.as_str()})),
+            )?;
+            print_str(&v, "user_id", "id");
+            println!(
+                "email: {} role: {}",
+                v["email"].as_str().unwrap_or(""),
+                v["role"].as_str().unwrap_or("")
+            );
+            return Ok(());
+        }
+    };
     if meta.get_tenant(tenant)?.is_none() {
         anyhow::bail!("no tenant {tenant:?}");
     }

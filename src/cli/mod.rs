@@ -6,6 +6,7 @@
 
 mod admin;
 mod loadgen_args;
+mod online;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,13 +37,13 @@ pub enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
-    /// Tenant administration (offline: the data dir must not be in use).
+    /// Tenant administration (offline, or through the running server).
     #[command(subcommand)]
     Tenant(TenantCommand),
-    /// API key administration (offline).
+    /// API key administration (offline, or through the running server).
     #[command(subcommand)]
     Key(KeyCommand),
-    /// User administration (offline).
+    /// User administration (offline, or through the running server).
     #[command(subcommand)]
     User(UserCommand),
     /// Verify every checksum of the store; exit 0 only when all is sound.

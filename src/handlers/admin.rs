@@ -172,3 +172,35 @@ pub async fn delete(
     );
     Ok(empty(StatusCode::NO_CONTENT))
 }
+
+/// The scope of tenant `id` for the platform administrator (404 if absent).
+fn admin_scope(state: &AppState, p: &Principal, id: &str) -> Result<TenantScope, ApiError> {
+    p.require_platform_admin()?;
+    find(state, id)?;
+    let tenant = TenantId::new(id).ok_or_else(|| ApiError::not_found("tenant not found"))?;
+    TenantScope::for_platform_admin(p, tenant)
+}
+
+/// `POST /api/v1/admin/tenants/{id}/api-keys`: as `POST /api/v1/auth/api-keys`,
+/// for the platform administrator (online `pulsestream key create`).
+pub async fn create_key(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+    p: Principal,
+    id: &str,
+) -> Result<HttpResponse, ApiError> {
+    let scope = admin_scope(&state, &p, id)?;
+    super::api_keys::create_in(state, req, &p, scope).await
+}
+
+/// `POST /api/v1/admin/tenants/{id}/users`: as `POST /api/v1/auth/register/user`,
+/// for the platform administrator (online `pulsestream user create`).
+pub async fn create_user(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+    p: Principal,
+    id: &str,
+) -> Result<HttpResponse, ApiError> {
+    let scope = admin_scope(&state, &p, id)?;
+    super::users::register_in(state, req, &p, scope).await
+}

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::{actor, body, check_name, finish, list_answer, page_params};
 use crate::app::AppState;
-use crate::auth::{Principal, Role, Scope};
+use crate::auth::{Principal, Role, Scope, TenantScope};
 use crate::http::{ApiError, FieldError, HttpResponse, empty, json};
 use crate::meta::{ApiKeyRecord, rfc3339};
 
@@ -28,6 +28,17 @@ pub async fn create(
     p: Principal,
 ) -> Result<HttpResponse, ApiError> {
     let scope = p.require_role(Role::Admin)?;
+    create_in(state, req, &p, scope).await
+}
+
+/// Creates a key in `scope`'s tenant (tenant admins, or the platform
+/// administrator through the admin endpoints).
+pub async fn create_in(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+    p: &Principal,
+    scope: TenantScope,
+) -> Result<HttpResponse, ApiError> {
     let b: NewKey = body(&state, req).await?;
     let mut errors = Vec::new();
     let name = b.name.unwrap_or_else(|| "api key".to_owned());
@@ -52,11 +63,11 @@ pub async fn create(
         errors.push(FieldError::new("scopes", "must not be empty"));
     }
     finish(errors)?;
-    let (rec, plain) = super::tenant::new_key(scope.as_str(), name.trim(), scopes, &actor(&p));
+    let (rec, plain) = super::tenant::new_key(scope.as_str(), name.trim(), scopes, &actor(p));
     state.meta.create_key(&rec)?;
     state.audit(
         Some(scope.as_str()),
-        &actor(&p),
+        &actor(p),
         "api_key.create",
         Some(&rec.id),
         Some(serde_json::json!({"name": rec.name, "scopes": rec.scopes})),

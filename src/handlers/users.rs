@@ -12,7 +12,7 @@ use super::{
     page_params,
 };
 use crate::app::AppState;
-use crate::auth::{Principal, Role, random};
+use crate::auth::{Principal, Role, TenantScope, random};
 use crate::http::{ApiError, FieldError, HttpResponse, empty, json};
 use crate::meta::{User, now_micros};
 
@@ -52,6 +52,17 @@ pub async fn register(
     p: Principal,
 ) -> Result<HttpResponse, ApiError> {
     let scope = p.require_role(Role::Admin)?;
+    register_in(state, req, &p, scope).await
+}
+
+/// Creates a user in `scope`'s tenant (tenant admins, or the platform
+/// administrator through the admin endpoints).
+pub async fn register_in(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+    p: &Principal,
+    scope: TenantScope,
+) -> Result<HttpResponse, ApiError> {
     let b: NewUser = body(&state, req).await?;
     let mut errors = Vec::new();
     check_email("email", &b.email, &mut errors);
@@ -65,7 +76,7 @@ pub async fn register(
     }
     finish(errors)?;
     let role = role.unwrap_or(Role::Viewer);
-    if role == Role::Owner && caller_role(&p) < Role::Owner {
+    if role == Role::Owner && caller_role(p) < Role::Owner {
         return Err(ApiError::forbidden("only owners can create owners"));
     }
     let hash = hash_password(&state, b.password).await?;
@@ -83,7 +94,7 @@ pub async fn register(
     state.meta.create_user(&user)?;
     state.audit(
         Some(scope.as_str()),
-        &actor(&p),
+        &actor(p),
         "user.create",
         Some(&user.id),
         Some(serde_json::json!({"email": user.email, "role": user.role})),
