@@ -726,3 +726,73 @@ async fn every_protected_endpoint_needs_a_credential() {
     }
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn platform_admin_creates_keys_and_users_in_a_tenant() {
+    let s = TestServer::start().await;
+    let admin = s.admin_login().await;
+    let (ta, _, owner_a) = s.create_tenant("Pa").await;
+    let (st, _, v) = s
+        .post(
+            &format!("/api/v1/admin/tenants/{ta}/api-keys"),
+            Some(&admin),
+            &json!({"name": "ops", "scopes": ["read"]}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let key = v["key"].as_str().expect("key").to_owned();
+    assert_eq!(key_status(&s, &key).await, StatusCode::FORBIDDEN);
+    let (_, _, keys) = s.get("/api/v1/auth/api-keys", Some(&owner_a)).await;
+    assert_eq!(keys["api_keys"].as_array().expect("keys").len(), 2);
+
+    let (st, _, v) = s
+        .post(
+            &format!("/api/v1/admin/tenants/{ta}/users"),
+            Some(&admin),
+            &json!({"email": "owner2@pa.test", "password": OWNER_PASSWORD, "role": "owner"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_eq!(v["role"], "owner");
+    let (st, _, v) = s
+        .get(
+            "/api/v1/auth/tenant/profile",
+            Some(
+                &s.login("owner2@pa.test", OWNER_PASSWORD).await.1["access_token"]
+                    .as_str()
+                    .expect("t")
+                    .to_owned(),
+            ),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["id"], ta.as_str());
+
+    // Tenant owners cannot use these; unknown tenants are 404.
+    let (st, _, b) = s
+        .post(
+            &format!("/api/v1/admin/tenants/{ta}/api-keys"),
+            Some(&owner_a),
+            &json!({"name": "x"}),
+        )
+        .await;
+    assert_error(st, &b, 403, "forbidden");
+    let (st, _, b) = s
+        .post(
+            "/api/v1/admin/tenants/t_missing/users",
+            Some(&admin),
+            &json!({"email": "a@b.c", "password": OWNER_PASSWORD}),
+        )
+        .await;
+    assert_error(st, &b, 404, "not_found");
+    let (st, _, b) = s
+        .request(
+            Method::GET,
+            &format!("/api/v1/admin/tenants/{ta}/users"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_error(st, &b, 405, "method_not_allowed");
+    s.stop().await;
+}
