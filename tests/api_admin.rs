@@ -754,17 +754,9 @@ async fn platform_admin_creates_keys_and_users_in_a_tenant() {
         .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     assert_eq!(v["role"], "owner");
-    let (st, _, v) = s
-        .get(
-            "/api/v1/auth/tenant/profile",
-            Some(
-                &s.login("owner2@pa.test", OWNER_PASSWORD).await.1["access_token"]
-                    .as_str()
-                    .expect("t")
-                    .to_owned(),
-            ),
-        )
-        .await;
+    let (_, login) = s.login("owner2@pa.test", OWNER_PASSWORD).await;
+    let token = login["access_token"].as_str().expect("token");
+    let (st, _, v) = s.get("/api/v1/auth/tenant/profile", Some(token)).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(v["id"], ta.as_str());
 
