@@ -12,10 +12,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 /// `u32` permit counts.
 const UNIT: usize = 1024;
 
-/// Default budget: 256 MiB of bodies in flight. With parsed events costing
-/// about twice their JSON size this keeps ingest well under the 512 MiB RSS
-/// target while allowing 16 full-size (16 MiB) batches at once.
-pub const DEFAULT_BUDGET_BYTES: usize = 256 << 20;
+/// Default budget: 64 MiB of bodies in flight. Parsed events cost about
+/// twice their JSON size, so ingest buffers stay near 200 MiB at worst,
+/// inside the 512 MiB RSS target next to the store's active segments; four
+/// full-size (16 MiB) batches, or hundreds of typical ones, fit at once.
+pub const DEFAULT_BUDGET_BYTES: usize = 64 << 20;
 
 /// The budget shared by every ingest request.
 #[derive(Debug, Clone)]
