@@ -38,8 +38,10 @@ async fn generated_admin_password_is_written_0600_once() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
+        for file in [path.clone(), s.data_dir().join("jwt-signing-key")] {
+            let mode = std::fs::metadata(&file).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+        }
     }
     let (st, v) = s.login(ADMIN_EMAIL, pw.trim()).await;
     assert_eq!(st, StatusCode::OK, "{v}");
