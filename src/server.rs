@@ -27,6 +27,13 @@ use crate::http::{ApiError, HttpResponse, ResponseBody};
 /// have in flight at once.
 const MAX_H2_STREAMS: u32 = 256;
 
+/// HTTP/2 connections are pinged this often when idle, and closed when a
+/// ping goes unanswered for `H2_PING_TIMEOUT`: a vanished peer must not hold
+/// a connection slot forever (HTTP/1.1 idle connections are closed by the
+/// header read timeout instead).
+const H2_PING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+const H2_PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A bound server, not yet serving.
 pub struct Server {
     listener: TcpListener,
@@ -62,6 +69,8 @@ impl Server {
             .http2()
             .timer(TokioTimer::new())
             .max_concurrent_streams(MAX_H2_STREAMS)
+            .keep_alive_interval(H2_PING_INTERVAL)
+            .keep_alive_timeout(H2_PING_TIMEOUT)
             .max_header_list_size(cfg.max_header_bytes.min(u32::MAX as usize) as u32);
         let builder = Arc::new(builder);
 
