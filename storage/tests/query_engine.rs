@@ -677,13 +677,22 @@ fn rollups_answer_whole_units_only() {
     assert_eq!(r.stats.segments_from_rollups, 1);
     assert_eq!(r.stats.scanned_rows, 0);
     assert_same(&r, &model(&[("t1".into(), events.clone())], &q), &q);
-    // By default a sparse unit (5 rows per minute-rollup row) reads rows...
+    // The default answers from rollups too, with the same result...
     let r = execute(&units, &q).unwrap();
+    assert_eq!(r.stats.segments_from_rollups, 1);
+    assert_same(&r, &model(&[("t1".into(), events.clone())], &q), &q);
+    // ...but a unit with fewer rows per rollup row than asked reads rows
+    // (5 rows per minute-rollup row here)...
+    let sparse = ExecOptions {
+        rollup_min_ratio: 6,
+    };
+    let r = execute_with(&units, &q, sparse).unwrap();
     assert_eq!(r.stats.segments_from_rollups, 0);
     assert_same(&r, &model(&[("t1".into(), events.clone())], &q), &q);
     // ...while its 2 route-rollup rows answer a query without interval.
     q.interval = None;
-    assert_eq!(execute(&units, &q).unwrap().stats.segments_from_rollups, 1);
+    let r = execute_with(&units, &q, sparse).unwrap();
+    assert_eq!(r.stats.segments_from_rollups, 1);
     // A range cutting the unit reads rows.
     let q2 = query((1, 3_600), vec![], vec![]);
     let from_rollups = |q: &Query| {
