@@ -110,6 +110,19 @@ async fn search_filters() {
     assert_eq!(evs[0]["latency_ms"], 590);
     assert!(evs[0]["timestamp"].as_str().expect("ts") > evs[1]["timestamp"].as_str().expect("ts"));
 
+    // Extreme but valid ranges are answered, not failed.
+    for q in [
+        "from=now-99999999d",
+        "from=0&to=253402300799999",
+        "from=1970-01-01T00:00:00Z&to=9999-12-31T23:59:59.999Z",
+    ] {
+        assert_eq!(search_n(&s, k, q).await, 61, "{q}");
+        let r = get(&s, k, &format!("/api/v1/ingestion/events/statistics?{q}")).await;
+        assert_eq!(r.status, 200, "{q}: {}", r.text());
+    }
+    let r = query(&s, k, json!({"from": "now-99999999d"})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+
     // Bad parameters: 400 naming the parameter.
     for (q, field) in [
         ("from=yesterday", "from"),
