@@ -302,6 +302,11 @@ pub(crate) fn drop_tenant(store: &Store, tenant: &TenantId) -> Result<()> {
         let through = st.applied_through.max(store.sealed_through_of(tenant));
         (through, doomed)
     };
+    let mut doomed = doomed;
+    // Segments that failed to open at startup are in the catalog only.
+    doomed.extend(store.catalog_segments_of(tenant)?);
+    doomed.sort_unstable();
+    doomed.dedup();
     store.commit(&Change {
         remove: doomed,
         tenants: vec![(

@@ -714,6 +714,20 @@ impl Store {
         }
     }
 
+    /// Ids of every segment the catalog lists for `tenant`, including any
+    /// that could not be opened (and so are not in the view).
+    pub(crate) fn catalog_segments_of(&self, tenant: &TenantId) -> Result<Vec<u64>> {
+        let guard = self.catalog.lock();
+        let cat = guard.as_ref().ok_or(StorageError::Closed)?;
+        Ok(cat
+            .load()?
+            .segments
+            .iter()
+            .filter(|s| s.tenant == tenant.as_str())
+            .map(|s| s.id)
+            .collect())
+    }
+
     pub(crate) fn commit(&self, change: &Change) -> Result<()> {
         match self.catalog.lock().as_ref() {
             Some(c) => c.commit(change),

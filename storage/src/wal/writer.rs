@@ -455,7 +455,7 @@ mod tests {
         assert_eq!(tickets.len(), 320);
         assert_eq!(w.durable_lsn(), 320);
         let (syncs, _) = w.fsyncs();
-        assert!(syncs >= 1 && syncs <= 320);
+        assert!((1..=320).contains(&syncs));
         // Per tenant, prev_lsn chains every record in LSN order.
         for t in &tenants {
             let mut mine: Vec<Ticket> = tickets
