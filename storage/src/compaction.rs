@@ -220,20 +220,34 @@ fn merge(store: &Store, tenant: &TenantId, p: PartitionStart, inputs: &[Sealed])
 }
 
 /// Retention: drops `tenant`'s partitions that end at or before `cutoff`.
-/// The tenant is sealed first, so no dropped row can come back from the WAL;
+/// If active rows are among them the tenant is sealed first, so no dropped
+/// row can come back from the WAL;
 /// if the disk is full that seal fails and only sealed partitions are
 /// dropped (which is what frees space).
 pub(crate) fn drop_before(store: &Store, tenant: &TenantId, cutoff: Micros) -> Result<u64> {
     let _m = store.maintenance.lock();
     let slot = store.slot(tenant);
-    match store.seal_tenant(&slot) {
-        Ok(_) => {}
+    let pm = store.config.partition_micros;
+    // Retention runs often; seal only when active rows would be dropped,
+    // or every call would cut a small segment.
+    let active_doomed = slot
+        .state
+        .lock()
+        .active
+        .partition_keys()
+        .any(|k| k.saturating_add(pm) <= cutoff.0);
+    let sealed = if active_doomed {
+        store.seal_tenant(&slot).map(|_| ())
+    } else {
+        Ok(())
+    };
+    match sealed {
+        Ok(()) => {}
         Err(e @ StorageError::DiskFull { .. }) => {
             tracing::warn!(tenant = %tenant, error = %e, "retention: cannot seal; dropping sealed partitions only")
         }
         Err(e) => return Err(e),
     }
-    let pm = store.config.partition_micros;
     let doomed: Vec<SegmentMeta> = {
         let view = store.view.read();
         view.sealed
