@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use crate::column::{Column, ColumnKey};
-use crate::error::Result;
+use crate::column::{Column, ColumnKey, ColumnSet};
+use crate::error::{Result, StorageError};
 use crate::query::aggregate::{AggPlan, Feed, GroupTable};
 use crate::query::filter::{BlockStats, Filter, UnitStats};
 use crate::query::model::{Query, QueryResult, QueryStats, SearchRequest, SearchResult};
@@ -219,6 +219,7 @@ fn scan_unit(
             keys.push(ColumnKey::Timestamp);
         }
         let cols = unit.read(b, &keys)?;
+        check_shape(unit, b, &cols)?;
         stats.scanned_rows += cols.rows as u64;
         let mut sel: Vec<u32> = if inside {
             (0..cols.rows as u32).collect()
@@ -238,7 +239,72 @@ fn scan_unit(
     Ok(())
 }
 
+/// Every column of a decoded block must hold one value per row and every
+/// string code must name a dictionary entry; the engine indexes by row
+/// without further checks, so a unit that breaks this is reported as
+/// corrupted instead of panicking a query.
+pub(crate) fn check_shape(unit: &dyn ScanUnit, block: usize, cols: &ColumnSet) -> Result<()> {
+    for (key, col) in &cols.columns {
+        let codes_ok = match col.as_ref() {
+            Column::Str(s) => s
+                .codes
+                .iter()
+                .all(|&c| c == crate::column::NULL_CODE || (c as usize) < s.dict.len()),
+            _ => true,
+        };
+        if col.len() != cols.rows || !codes_ok {
+            return Err(StorageError::corrupted(
+                "column block",
+                unit.describe(),
+                format!(
+                    "block {block}: column {key:?} has {} values for {} rows or codes outside its dictionary",
+                    col.len(),
+                    cols.rows
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Newest-first event search with a cursor.
 pub fn search(units: &[Arc<dyn ScanUnit>], req: &SearchRequest) -> Result<SearchResult> {
     crate::query::search::search(units, req)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::column::StrColumn;
+    use crate::event::Event;
+    use crate::query::testing::MemUnit;
+    use crate::types::TenantId;
+
+    #[test]
+    fn malformed_blocks_are_corruption_not_panics() {
+        let tenant = TenantId::new("t1").expect("valid");
+        let unit = MemUnit::new(&tenant, vec![Event::default()], 4, true);
+        let set = |col: Column| ColumnSet {
+            rows: 2,
+            columns: [(ColumnKey::EventType, Arc::new(col))].into(),
+        };
+        let good = set(Column::Str(StrColumn {
+            dict: Arc::new(vec!["a".into()]),
+            codes: vec![0, crate::column::NULL_CODE],
+        }));
+        assert!(check_shape(&unit, 0, &good).is_ok());
+        let short = set(Column::Int(vec![1]));
+        assert!(matches!(
+            check_shape(&unit, 0, &short),
+            Err(StorageError::Corrupted { .. })
+        ));
+        let bad_code = set(Column::Str(StrColumn {
+            dict: Arc::new(vec!["a".into()]),
+            codes: vec![0, 1],
+        }));
+        assert!(matches!(
+            check_shape(&unit, 0, &bad_code),
+            Err(StorageError::Corrupted { .. })
+        ));
+    }
 }

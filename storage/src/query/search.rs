@@ -15,6 +15,7 @@ use std::time::Instant;
 use crate::column::{Column, ColumnKey, ColumnSet, NULL_INT};
 use crate::error::Result;
 use crate::event::{AttrValue, Event, Method, Severity};
+use crate::query::engine::check_shape;
 use crate::query::filter::{BlockStats, Filter, UnitStats};
 use crate::query::model::{MAX_QUERY_LIMIT, QueryStats, SearchRequest, SearchResult};
 use crate::scan::ScanUnit;
@@ -120,6 +121,7 @@ pub fn search(units: &[Arc<dyn ScanUnit>], req: &SearchRequest) -> Result<Search
                 continue;
             }
             let cols = unit.read(b, &probe)?;
+            check_shape(unit.as_ref(), b, &cols)?;
             stats.scanned_rows += cols.rows as u64;
             let (Some(Column::Int(ts)), Some(Column::Int(seq))) =
                 (cols.get(&ColumnKey::Timestamp), cols.get(&ColumnKey::Seq))
@@ -168,6 +170,7 @@ pub fn search(units: &[Arc<dyn ScanUnit>], req: &SearchRequest) -> Result<Search
         let mut keys = ColumnKey::CORE.to_vec();
         keys.extend(unit.attribute_keys());
         let cols = unit.read(group[0].block, &keys)?;
+        check_shape(unit.as_ref(), group[0].block, &cols)?;
         events.extend(group.iter().map(|c| rebuild(&cols, &keys, c.row as usize)));
     }
     events.sort_by_key(|e| Reverse(e.id));
