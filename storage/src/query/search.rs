@@ -15,7 +15,7 @@ use std::time::Instant;
 use crate::column::{Column, ColumnKey, ColumnSet, NULL_INT};
 use crate::error::Result;
 use crate::event::{AttrValue, Event, Method, Severity};
-use crate::query::engine::check_shape;
+use crate::query::engine::{MAX_QUERY_THREADS, check_shape};
 use crate::query::filter::{BlockStats, Filter, UnitStats};
 use crate::query::model::{MAX_QUERY_LIMIT, QueryStats, SearchRequest, SearchResult};
 use crate::scan::ScanUnit;
@@ -164,14 +164,56 @@ pub fn search(units: &[Arc<dyn ScanUnit>], req: &SearchRequest) -> Result<Search
         None
     };
     winners.sort_by_key(|c| (c.unit, c.block, c.row));
-    let mut events: Vec<Event> = Vec::with_capacity(winners.len());
-    for group in winners.chunk_by(|a, b| (a.unit, a.block) == (b.unit, b.block)) {
+    let groups: Vec<&[Candidate]> = winners
+        .chunk_by(|a, b| (a.unit, a.block) == (b.unit, b.block))
+        .collect();
+    let materialize = |group: &[Candidate]| -> Result<Vec<Event>> {
         let unit = order[group[0].unit];
         let mut keys = ColumnKey::CORE.to_vec();
         keys.extend(unit.attribute_keys());
         let cols = unit.read(group[0].block, &keys)?;
         check_shape(unit.as_ref(), group[0].block, &cols)?;
-        events.extend(group.iter().map(|c| rebuild(&cols, &keys, c.row as usize)));
+        Ok(group
+            .iter()
+            .map(|c| rebuild(&cols, &keys, c.row as usize))
+            .collect())
+    };
+    // Decoding every column of a block is the dearest step of a search;
+    // winners usually span a few blocks, decoded side by side.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_QUERY_THREADS)
+        .min(groups.len().max(1));
+    let parts: Vec<Result<Vec<Event>>> = if threads <= 1 {
+        groups.iter().map(|g| materialize(g)).collect()
+    } else {
+        let per = groups.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = groups
+                .chunks(per)
+                .map(|chunk| {
+                    let materialize = &materialize;
+                    s.spawn(move || {
+                        let mut out = Vec::new();
+                        for g in chunk {
+                            out.extend(materialize(g)?);
+                        }
+                        Ok(out)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| match h.join() {
+                    Ok(r) => r,
+                    Err(p) => std::panic::resume_unwind(p),
+                })
+                .collect()
+        })
+    };
+    let mut events: Vec<Event> = Vec::with_capacity(winners.len());
+    for part in parts {
+        events.extend(part?);
     }
     events.sort_by_key(|e| Reverse(e.id));
     stats.truncated = next_cursor.is_some();
