@@ -632,3 +632,14 @@ fn bad_input_is_refused() {
     ));
     assert!(!path.exists() && !super::tmp_path(&path).exists());
 }
+
+#[test]
+fn a_block_larger_than_the_ranking_sample_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    // One block of 20,000 rows: encodings are ranked on its first 8,192.
+    let rows = sample_rows(20_000, true);
+    let (path, _) = write(dir.path(), &rows, 1 << 16);
+    let r = SegmentReader::open(&path, SegmentId(7)).unwrap();
+    assert_eq!(r.block_count(), 1);
+    assert_eq!(read_rows(&r), sorted(&rows));
+}

@@ -44,6 +44,11 @@ const MAX_STAT_STR: usize = 256;
 /// data changes character midway gets a better encoding within a few blocks.
 const REEXPLORE_EVERY: usize = 8;
 
+/// A block's first rows used to rank candidate encodings before encoding
+/// the whole block with the winner alone: large enough to show a column's
+/// character, an eighth of a default block.
+const SAMPLE_ROWS: usize = 8192;
+
 /// The temporary name a segment is written under before its rename.
 pub fn tmp_path(final_path: &Path) -> PathBuf {
     let mut s = final_path.as_os_str().to_owned();
@@ -385,18 +390,17 @@ fn write_body<'a>(
                 d.overflow = d.values.len() > MAX_DISTINCT;
             }
             let meta = if present {
-                let candidates = match &g {
-                    Gathered::Int(v) => {
-                        let rel = (*key == ColumnKey::ReceivedAt).then_some(ts.as_slice());
-                        encoding::encode_int(v, rel)
-                    }
-                    Gathered::Float(v) => encoding::encode_float(v),
-                    Gathered::Str(v) => encoding::encode_str(v),
-                };
-                let explore = block_no % REEXPLORE_EVERY == 0;
+                let mut explore = block_no % REEXPLORE_EVERY == 0;
+                if explore && rows.len() > SAMPLE_ROWS {
+                    // Rank the candidates on a sample; the full block then
+                    // only needs the winner.
+                    let sample = candidates(&g, key, &ts, SAMPLE_ROWS);
+                    choose(&mut z, sample, &mut hints[k], true, "sample")?;
+                    explore = false;
+                }
                 let (enc, codec, stored, raw_len) = choose(
                     &mut z,
-                    candidates,
+                    candidates(&g, key, &ts, rows.len()),
                     &mut hints[k],
                     explore,
                     &format!("{key:?}"),
@@ -502,6 +506,19 @@ fn write_body<'a>(
     out.put(&stored)?;
     out.put(&trailer.encode())?;
     Ok(footer)
+}
+
+/// Candidate encodings of the first `n` rows of a gathered column.
+fn candidates(g: &Gathered<'_>, key: &ColumnKey, ts: &[i64], n: usize) -> Vec<(u8, Vec<u8>)> {
+    match g {
+        Gathered::Int(v) => {
+            let n = n.min(v.len());
+            let rel = (*key == ColumnKey::ReceivedAt).then(|| &ts[..n.min(ts.len())]);
+            encoding::encode_int(&v[..n], rel)
+        }
+        Gathered::Float(v) => encoding::encode_float(&v[..n.min(v.len())]),
+        Gathered::Str(v) => encoding::encode_str(&v[..n.min(v.len())]),
+    }
 }
 
 /// Feeds a block's rows into the rollups (the block's columns are in `keys` order).
