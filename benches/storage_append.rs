@@ -21,8 +21,17 @@ use pulsestream_storage::{
 
 /// Events per append, as an agent batch would arrive.
 const BATCH: usize = 1000;
-/// Appending threads: more than the cores, as request handlers would be.
+/// Appending threads: more than the cores, as request handlers would be
+/// (`PULSESTREAM_BENCH_THREADS` overrides).
 const THREADS: usize = 8;
+
+fn threads() -> usize {
+    std::env::var("PULSESTREAM_BENCH_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .filter(|&t| t > 0)
+        .unwrap_or(THREADS)
+}
 const DEFAULT_DATA: &str = "/tmp/pulsestream-bench-events.ndjson";
 const GENERATED_EVENTS: &str = "300000";
 
@@ -154,7 +163,7 @@ fn run_once(batches: &Arc<Vec<(TenantId, Vec<Event>)>>) -> Duration {
     let next = Arc::new(AtomicUsize::new(0));
     let cpu0 = cpu_seconds();
     let start = Instant::now();
-    let handles: Vec<_> = (0..THREADS)
+    let handles: Vec<_> = (0..threads())
         .map(|_| {
             let (store, batches, next) = (store.clone(), batches.clone(), next.clone());
             std::thread::spawn(move || {
