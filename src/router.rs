@@ -228,7 +228,7 @@ async fn dispatch(state: Arc<AppState>, req: Request<Incoming>) -> Result<HttpRe
             }
         }
 
-        // ---- h5: ingestion (`crate::ingest`) and reading (`crate::read`).
+        // ---- Ingestion and reading (`crate::ingest`, `crate::read`).
         ["api", "v1", "ingestion", "events"] => {
             allow(m, &["POST"])?;
             let p = state.authenticate(&req)?;
@@ -259,7 +259,7 @@ async fn dispatch(state: Arc<AppState>, req: Request<Incoming>) -> Result<HttpRe
             let p = state.authenticate(&req)?;
             crate::read::export(state, req, p).await
         }
-        // ---- end of h5's arms.
+        // ---- End of the ingestion and reading routes.
         _ => Err(not_found()),
     }
 }
