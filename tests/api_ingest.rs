@@ -3,11 +3,11 @@
 //! error statuses (400, 401, 403, 413, 415, 429, 503, 507) and
 //! read-after-ack.
 
-mod h5common;
+mod common;
 
 use std::io::Write;
 
-use h5common::{TestServer, ago, start};
+use common::{TestServer, ago};
 use serde_json::{Value, json};
 
 fn key_headers<'a>(key: &'a str, ct: &'a str) -> Vec<(&'a str, &'a str)> {
@@ -38,7 +38,7 @@ async fn search(s: &TestServer, key: &str, query: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_event_is_acked_and_readable_at_once() {
-    let s = start(|_| {}).await;
+    let s = TestServer::start().await;
     let t = s.tenant("acme").await;
     let r = s
         .req(
@@ -85,7 +85,7 @@ async fn single_event_is_acked_and_readable_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_keeps_valid_events_and_reports_invalid_ones() {
-    let s = start(|_| {}).await;
+    let s = TestServer::start().await;
     let t = s.tenant("mixed").await;
     let mut bad_status = event(2);
     bad_status["status_code"] = json!(999);
@@ -151,7 +151,7 @@ async fn batch_keeps_valid_events_and_reports_invalid_ones() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn array_ndjson_gzip_and_zstd_bodies() {
-    let s = start(|_| {}).await;
+    let s = TestServer::start().await;
     let t = s.tenant("formats").await;
     let array = json!([event(0), event(1)]).to_string();
     let ndjson = format!("{}\n{}\n\n{}\n", event(2), event(3), event(4));
@@ -215,7 +215,7 @@ async fn array_ndjson_gzip_and_zstd_bodies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whole_request_errors() {
-    let s = start(|c| c.server.max_body_bytes = 64 * 1024).await;
+    let s = TestServer::start_with(|c| c.server.max_body_bytes = 64 * 1024).await;
     let t = s.tenant("errors").await;
     let path = "/api/v1/ingestion/events/batch";
 
@@ -346,7 +346,7 @@ async fn whole_request_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_and_quota_answer_429_with_headers() {
-    let s = start(|c| {
+    let s = TestServer::start_with(|c| {
         c.limits.default_rate_limit_eps = 1;
         c.limits.default_rate_limit_burst = 5;
     })
@@ -402,7 +402,7 @@ async fn rate_limit_and_quota_answer_429_with_headers() {
     assert_eq!(r.status, 200);
     s.stop().await;
 
-    let s = start(|c| c.limits.default_quota_events_per_day = 3).await;
+    let s = TestServer::start_with(|c| c.limits.default_quota_events_per_day = 3).await;
     let t = s.tenant("quota").await;
     let r = s
         .req(
@@ -431,7 +431,7 @@ async fn rate_limit_and_quota_answer_429_with_headers() {
 /// concurrent batches cannot all be waiting for the store at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overload_answers_503_and_loses_nothing_acked() {
-    let s = start(|c| c.ingest.queue_depth = 1).await;
+    let s = TestServer::start_with(|c| c.ingest.queue_depth = 1).await;
     let t = s.tenant("busy").await;
     let body = json!((0..200).map(event).collect::<Vec<_>>()).to_string();
     let mut tasks = Vec::new();
@@ -440,7 +440,7 @@ async fn overload_answers_503_and_loses_nothing_acked() {
         let key = t.ingest_key.clone();
         let body = body.clone();
         tasks.push(tokio::spawn(async move {
-            h5common::request(
+            common::request(
                 addr,
                 "POST",
                 "/api/v1/ingestion/events/batch",
@@ -509,7 +509,7 @@ async fn full_disk_answers_507_then_recovers() {
     }
     let _guard = Unmount(mnt.path().to_owned());
     let data = mnt.path().join("data");
-    let s = h5common::start_in(Some(&data), |_| {}).await;
+    let s = TestServer::start_in(&data, |_| {}).await;
     let t = s.tenant("full").await;
 
     // Fill the disk with a ballast file, leaving almost nothing.
@@ -577,14 +577,14 @@ async fn full_disk_answers_507_then_recovers() {
 /// id, and every acknowledged one is stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_single_events_get_distinct_ids() {
-    let s = start(|_| {}).await;
+    let s = TestServer::start().await;
     let t = s.tenant("concurrent").await;
     let mut tasks = Vec::new();
     for i in 0..64 {
         let addr = s.addr;
         let key = t.ingest_key.clone();
         tasks.push(tokio::spawn(async move {
-            h5common::request(
+            common::request(
                 addr,
                 "POST",
                 "/api/v1/ingestion/events",

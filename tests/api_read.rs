@@ -2,9 +2,9 @@
 //! and cursor paging, statistics, the query language and its errors,
 //! streamed export in NDJSON and CSV, and tenant isolation.
 
-mod h5common;
+mod common;
 
-use h5common::{TestServer, TestTenant, ago, start};
+use common::{TestServer, TestTenant, ago};
 use serde_json::{Value, json};
 
 /// 60 events over the last 50 minutes: services a/b/c in turn, statuses
@@ -35,7 +35,7 @@ fn events() -> Vec<Value> {
 }
 
 async fn seeded(name: &str) -> (TestServer, TestTenant) {
-    let s = start(|_| {}).await;
+    let s = TestServer::start().await;
     let t = s.tenant(name).await;
     let r = s
         .req(
@@ -52,7 +52,7 @@ async fn seeded(name: &str) -> (TestServer, TestTenant) {
     (s, t)
 }
 
-async fn get(s: &TestServer, key: &str, path: &str) -> h5common::Resp {
+async fn get(s: &TestServer, key: &str, path: &str) -> common::Resp {
     s.req("GET", path, &[("x-api-key", key)], "").await
 }
 
@@ -226,7 +226,7 @@ async fn statistics_answer() {
     s.stop().await;
 }
 
-async fn query(s: &TestServer, key: &str, body: Value) -> h5common::Resp {
+async fn query(s: &TestServer, key: &str, body: Value) -> common::Resp {
     s.req(
         "POST",
         "/api/v1/query",
@@ -383,7 +383,7 @@ async fn export_streams_ndjson_and_csv() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_of_many_pages() {
-    let s = start(|_| {}).await;
+    let s = TestServer::start().await;
     let t = s.tenant("bigexport").await;
     let batch: Vec<Value> = (0..2500)
         .map(|i| json!({"event_type": "api_call", "timestamp": ago(10), "trace_id": format!("t{i}")}))

@@ -1,16 +1,17 @@
 //! `pulsestream loadgen` against a real server: what it reports as
 //! acknowledged is what the server stored, in batches and single events.
 
-mod h5common;
+mod common;
 
 use std::time::Duration;
 
+use common::TestServer;
 use pulsestream::loadgen::{Options, run_async};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reported_acks_match_stored_events() {
-    let s = h5common::start(|_| {}).await;
+    let s = TestServer::start().await;
     let t = s.tenant("load").await;
     let opts = |batch: usize, rate: u64| Options {
         url: format!("http://{}", s.addr),

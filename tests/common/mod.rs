@@ -1,5 +1,11 @@
-//! Test harness: the real server on `127.0.0.1:0` over a temporary data
-//! dir, and a small HTTP client returning `(status, headers, json)`.
+//! Test harness for every HTTP integration test: the real server on
+//! `127.0.0.1:0` over a temporary data dir, a small HTTP client, and helpers
+//! that log in and create tenants, users and keys.
+//!
+//! Two response shapes: `request`/`get`/`post`/... answer
+//! `(status, headers, json)` for JSON APIs; `req` and the free `request`
+//! answer a [`Resp`] keeping the raw body, for tests that send or read
+//! non-JSON bodies (gzip, NDJSON, CSV) or need the contract's error code.
 //!
 //! Every test file that uses it declares `mod common;`; not every file uses
 //! every helper.
@@ -18,7 +24,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use pulsestream::app::AppState;
 use pulsestream::config::Config;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The platform administrator's password in every test server.
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
@@ -251,6 +257,137 @@ impl TestServer {
         assert_eq!(s, StatusCode::OK, "login: {t}");
         (id, t["access_token"].as_str().expect("token").to_owned())
     }
+
+    /// A request with a method name, arbitrary headers and body, answered as
+    /// a [`Resp`] (over this server's pooled client).
+    pub async fn req(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Resp {
+        let method = Method::from_bytes(method.as_bytes()).expect("method");
+        let (status, headers, body) = self.raw(method, path, headers, body.into()).await;
+        Resp::new(status, headers, body)
+    }
+
+    /// Registers a tenant (as the platform administrator) with owner
+    /// `owner_email(name)` and adds a read-only API key; returns its id, both
+    /// keys and both tokens.
+    pub async fn tenant(&self, name: &str) -> TestTenant {
+        let admin = self.admin_login().await;
+        let (s, _, v) = self
+            .post(
+                "/api/v1/auth/register/tenant",
+                Some(&admin),
+                &json!({"tenant_name": name, "owner_email": owner_email(name),
+                        "owner_password": OWNER_PASSWORD}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "register tenant: {v}");
+        let token = v["access_token"].as_str().expect("token").to_owned();
+        let (s, _, k) = self
+            .post(
+                "/api/v1/auth/api-keys",
+                Some(&token),
+                &json!({"name": "reader", "scopes": ["read"]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "read key: {k}");
+        TestTenant {
+            id: v["tenant"]["id"].as_str().expect("id").to_owned(),
+            ingest_key: v["api_key"].as_str().expect("key").to_owned(),
+            read_key: k["key"].as_str().expect("key").to_owned(),
+            token,
+            admin,
+        }
+    }
+}
+
+/// A tenant made by [`TestServer::tenant`].
+pub struct TestTenant {
+    pub id: String,
+    /// The ingest key returned at registration.
+    pub ingest_key: String,
+    /// A key with only the `read` scope.
+    pub read_key: String,
+    /// The owner's access token.
+    pub token: String,
+    /// The platform administrator's access token.
+    pub admin: String,
+}
+
+/// A response with its raw body.
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Resp {
+    fn new(status: StatusCode, headers: HeaderMap, body: Bytes) -> Resp {
+        Resp {
+            status: status.as_u16(),
+            headers,
+            body,
+        }
+    }
+
+    /// The body as JSON; panics (failing the test) when it is not JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    /// The contract's error code ("" when the body has none).
+    pub fn code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+}
+
+/// One request on a fresh client (so a fresh connection), for spawned tasks
+/// that hold only the server's address.
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> Resp {
+    let method = Method::from_bytes(method.as_bytes()).expect("method");
+    let (status, headers, body) = send(
+        &client(),
+        &format!("http://{addr}"),
+        method,
+        path,
+        headers,
+        body,
+    )
+    .await
+    .expect("send request");
+    Resp::new(status, headers, body)
+}
+
+/// An RFC 3339 time `secs_ago` seconds before now.
+pub fn ago(secs_ago: i64) -> String {
+    let t =
+        pulsestream_storage::Micros(pulsestream_storage::Micros::now().0 - secs_ago * 1_000_000);
+    pulsestream::read::timeparse::format_rfc3339_millis(t)
 }
 
 /// The owner email `create_tenant` uses for `name`.
