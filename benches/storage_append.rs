@@ -9,15 +9,15 @@
 //! Run: `cargo bench --bench storage_append`.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use pulsestream_storage::{
-    AttrValue, Event, Method, Micros, Severity, Store, StoreConfig, TenantId,
-};
+
+mod support;
+use pulsestream_storage::{Event, Store, StoreConfig, TenantId};
 
 /// Events per append, as an agent batch would arrive.
 const BATCH: usize = 1000;
@@ -33,37 +33,10 @@ fn threads() -> usize {
         .unwrap_or(THREADS)
 }
 const DEFAULT_DATA: &str = "/tmp/pulsestream-bench-events.ndjson";
-const GENERATED_EVENTS: &str = "300000";
+const GENERATED_EVENTS: u64 = 300_000;
 
 fn data_path() -> PathBuf {
-    let path = std::env::var("PULSESTREAM_BENCH_EVENTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(DEFAULT_DATA));
-    if !path.exists() {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/gen_events.py");
-        let status = std::process::Command::new("python3")
-            .arg(script)
-            .args(["--events", GENERATED_EVENTS, "--seed", "42", "--out"])
-            .arg(&path)
-            .status()
-            .expect("run gen_events.py (needs python3 + numpy)");
-        assert!(status.success(), "gen_events.py failed");
-    }
-    path
-}
-
-fn micros(v: &serde_json::Value) -> Option<Micros> {
-    let s = v.as_str()?;
-    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
-    Some(Micros((t.unix_timestamp_nanos() / 1000) as i64))
-}
-
-fn s(v: &serde_json::Value, k: &str) -> Option<String> {
-    v.get(k).and_then(|x| x.as_str()).map(str::to_owned)
-}
-
-fn u(v: &serde_json::Value, k: &str) -> Option<u64> {
-    v.get(k).and_then(|x| x.as_u64())
+    support::data_path(DEFAULT_DATA, GENERATED_EVENTS)
 }
 
 /// Parses the NDJSON into per-tenant batches of `BATCH` events, in arrival order.
@@ -72,51 +45,7 @@ fn load_batches() -> Vec<(TenantId, Vec<Event>)> {
     let mut open: HashMap<String, Vec<Event>> = HashMap::new();
     let mut out = Vec::new();
     for line in text.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).expect("json line");
-        let tenant = s(&v, "tenant").expect("tenant");
-        let ts = v.get("timestamp").and_then(micros).expect("timestamp");
-        let attributes = v
-            .get("attributes")
-            .and_then(|a| a.as_object())
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, x)| {
-                        let val = match x {
-                            serde_json::Value::String(s) => AttrValue::Str(s.clone()),
-                            serde_json::Value::Number(n) => AttrValue::Num(n.as_f64()?),
-                            serde_json::Value::Bool(b) => AttrValue::Bool(*b),
-                            _ => return None,
-                        };
-                        Some((k.clone(), val))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let e = Event {
-            id: None,
-            timestamp: ts,
-            received_at: ts,
-            event_type: s(&v, "event_type").expect("event_type"),
-            service: s(&v, "service"),
-            endpoint: s(&v, "endpoint"),
-            method: v
-                .get("method")
-                .and_then(|m| m.as_str())
-                .and_then(Method::parse),
-            status_code: u(&v, "status_code").map(|c| c as u16),
-            latency_ms: v.get("latency_ms").and_then(|x| x.as_f64()),
-            severity: v
-                .get("severity")
-                .and_then(|m| m.as_str())
-                .and_then(Severity::parse),
-            request_bytes: u(&v, "request_bytes"),
-            response_bytes: u(&v, "response_bytes"),
-            user_id: s(&v, "user_id"),
-            region: s(&v, "region"),
-            trace_id: s(&v, "trace_id"),
-            message: s(&v, "message"),
-            attributes,
-        };
+        let (tenant, e) = support::parse_line(line).expect("an event per line");
         let buf = open.entry(tenant.clone()).or_default();
         buf.push(e);
         if buf.len() == BATCH {
