@@ -13,13 +13,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use crate::column::{Column, ColumnKey, ColumnSet, ColumnStats, NULL_CODE, NULL_INT, StrColumn};
 use crate::error::{Result, StorageError};
 use crate::event::{AttrValue, Event};
-use crate::rollup::Rollups;
+use crate::query::hash::FxHashMap;
+use crate::rollup::{MinuteKey, RollupAgg, Rollups, status_class};
 use crate::scan::ScanUnit;
 use crate::types::{Micros, PartitionStart, TenantId};
 
@@ -42,6 +43,80 @@ pub struct Chunk {
     pub min_ts: Micros,
     pub max_ts: Micros,
     pub bytes: usize,
+    /// True for chunks that never change again (full chunks, and tails
+    /// frozen for sealing); false for a snapshot's copy of the live tail,
+    /// which is rebuilt on the next append and so is not worth summarising.
+    pub frozen: bool,
+    /// The whole-chunk pre-aggregate (`ScanUnit::block_summary`), built on
+    /// first use by a query and then shared by every later snapshot.
+    pub summary: OnceLock<Arc<Rollups>>,
+}
+
+impl Chunk {
+    /// The chunk's rows aggregated by (service, event_type, status class),
+    /// every key carrying the chunk's first minute. A chunk of 8,192 rows
+    /// of the generated data has about a hundred such groups, so a query
+    /// that needs nothing finer folds ~80x fewer rows in.
+    pub fn summary(&self) -> Arc<Rollups> {
+        self.summary
+            .get_or_init(|| Arc::new(self.build_summary()))
+            .clone()
+    }
+
+    fn build_summary(&self) -> Rollups {
+        let rows = self.set.rows;
+        let str_col = |k: &ColumnKey| match self.set.get(k) {
+            Some(Column::Str(c)) if c.codes.len() == rows => Some(c),
+            _ => None,
+        };
+        let (types, services) = (str_col(&ColumnKey::EventType), str_col(&ColumnKey::Service));
+        let status = match self.set.get(&ColumnKey::StatusCode) {
+            Some(Column::Int(v)) if v.len() == rows => Some(v),
+            _ => None,
+        };
+        let latency = match self.set.get(&ColumnKey::LatencyMs) {
+            Some(Column::Float(v)) if v.len() == rows => Some(v),
+            _ => None,
+        };
+        let code_of = |c: Option<&StrColumn>, r: usize| c.map_or(NULL_CODE, |c| c.codes[r]);
+        fn str_of(c: Option<&StrColumn>, code: u32) -> Option<&str> {
+            c.and_then(|c| c.dict.get(code as usize))
+                .map(String::as_str)
+        }
+        // Keyed by dictionary codes: one hash of three small ints per row,
+        // strings are only looked at once per group.
+        let mut groups: FxHashMap<(u32, u32, u8), RollupAgg> = FxHashMap::default();
+        for r in 0..rows {
+            let (t, sv) = (code_of(types, r), code_of(services, r));
+            let code = status.map_or(NULL_INT, |v| v[r]);
+            let status_code = u16::try_from(code).ok();
+            let event_type = str_of(types, t).unwrap_or("");
+            let err = crate::event::is_error(status_code, event_type);
+            let key = (t, sv, status_class(status_code));
+            groups
+                .entry(key)
+                .or_default()
+                .add(latency.map(|v| v[r]), err);
+        }
+        let minute = self.min_ts.floor_to(Micros::MINUTE);
+        let mut by_minute: Vec<(MinuteKey, RollupAgg)> = groups
+            .into_iter()
+            .map(|((t, sv, class), agg)| {
+                let key = MinuteKey {
+                    minute,
+                    service: str_of(services, sv).map(str::to_owned),
+                    event_type: str_of(types, t).unwrap_or("").to_owned(),
+                    status_class: class,
+                };
+                (key, agg)
+            })
+            .collect();
+        by_minute.sort_by(|a, b| a.0.cmp(&b.0));
+        Rollups {
+            by_minute,
+            by_route: Vec::new(),
+        }
+    }
 }
 
 /// Hashes a `u64` that already is a (keyed) hash: identity.
@@ -393,7 +468,7 @@ impl Tail {
         }
     }
 
-    fn into_chunk(self) -> Chunk {
+    fn into_chunk(self, frozen: bool) -> Chunk {
         let rows = self.rows;
         let mut columns: HashMap<ColumnKey, Arc<Column>> = HashMap::with_capacity(24);
         let mut put = |k: ColumnKey, c: Column| {
@@ -430,6 +505,8 @@ impl Tail {
             min_ts: Micros(self.min_ts),
             max_ts: Micros(self.max_ts),
             bytes: self.bytes,
+            frozen,
+            summary: OnceLock::new(),
         }
     }
 }
@@ -451,7 +528,7 @@ impl PartitionBuf {
     fn freeze_tail(&mut self) {
         if self.tail.rows > 0 {
             let tail = std::mem::take(&mut self.tail);
-            self.chunks.push(Arc::new(tail.into_chunk()));
+            self.chunks.push(Arc::new(tail.into_chunk(true)));
             self.tail_cache = None;
         }
     }
@@ -460,7 +537,7 @@ impl PartitionBuf {
         if self.tail.rows > 0 {
             let cached = self
                 .tail_cache
-                .get_or_insert_with(|| Arc::new(self.tail.data_copy().into_chunk()));
+                .get_or_insert_with(|| Arc::new(self.tail.data_copy().into_chunk(false)));
             out.push(cached.clone());
         }
         out
@@ -722,6 +799,10 @@ impl ScanUnit for ActiveUnit {
     fn rollups(&self) -> Result<Option<Arc<Rollups>>> {
         Ok(None)
     }
+    fn block_summary(&self, block: usize) -> Option<Arc<Rollups>> {
+        let chunk = self.chunks.get(block)?;
+        chunk.frozen.then(|| chunk.summary())
+    }
 }
 
 #[cfg(test)]
@@ -835,6 +916,111 @@ mod tests {
         }
         assert_eq!(u.dict, vec!["x", "y", "x"]);
         assert_eq!(u.codes, vec![0, 1, 2]);
+    }
+
+    /// Cells equal, floats to 1e-9 relative (sums add in another order).
+    fn assert_same(a: &crate::query::QueryResult, b: &crate::query::QueryResult) {
+        use crate::query::Value;
+        assert_eq!(a.columns, b.columns);
+        assert_eq!(a.rows.len(), b.rows.len());
+        for (ra, rb) in a.rows.iter().zip(&b.rows) {
+            for (x, y) in ra.iter().zip(rb) {
+                match (x, y) {
+                    (Value::Float(x), Value::Float(y)) => {
+                        assert!((x - y).abs() <= 1e-9 * x.abs().max(1.0), "{ra:?} vs {rb:?}")
+                    }
+                    _ => assert_eq!(x, y, "{ra:?} vs {rb:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn chunk_summaries_answer_like_rows() {
+        use crate::query::model::{AggOp, Aggregation, CmpOp, Field, Predicate, Query, Value};
+        use crate::query::{TimeRange, engine, testing::MemUnit};
+        let t = TenantId::new("t1").unwrap();
+        let mut events: Vec<Event> = (0..(3 * CHUNK_ROWS as u64 + 500))
+            .map(sample_event)
+            .collect();
+        for (i, e) in events.iter_mut().enumerate() {
+            if i % 13 == 0 {
+                e.status_code = None;
+            }
+            if i % 17 == 0 {
+                e.latency_ms = None;
+            }
+            if i % 19 == 0 {
+                e.service = None;
+            }
+        }
+        let mut a = ActiveTenant::default();
+        a.insert(&events, 1, HOUR);
+        let units = a.snapshot(&t, Micros::MIN, Micros::MAX, HOUR);
+        assert_eq!(units.len(), 1);
+        let rows = vec![MemUnit::new(&t, events.clone(), CHUNK_ROWS, false).into_dyn()];
+        let agg = |op, field: Option<Field>, alias: &str| Aggregation {
+            op,
+            field,
+            alias: alias.into(),
+        };
+        let lat = || Some(Field::LatencyMs);
+        let base = Query {
+            tenants: vec![t.clone()],
+            range: TimeRange {
+                from: events[0].timestamp.floor_to(HOUR),
+                to: Micros(events[0].timestamp.floor_to(HOUR).0 + HOUR),
+            },
+            filter: vec![],
+            group_by: vec![Field::EventType, Field::Service, Field::StatusClass],
+            interval: None,
+            aggregations: vec![
+                agg(AggOp::Count, None, "n"),
+                agg(AggOp::ErrorRate, None, "err"),
+                agg(AggOp::Avg, lat(), "avg"),
+                agg(AggOp::Min, lat(), "min"),
+                agg(AggOp::Max, lat(), "max"),
+                agg(AggOp::Count, lat(), "with_latency"),
+                agg(AggOp::P95, lat(), "p95"),
+            ],
+            order_by: vec![],
+            limit: 10_000,
+        };
+        let mut totals = base.clone();
+        totals.group_by.clear();
+        let mut filtered = base.clone();
+        filtered.group_by = vec![Field::Service];
+        filtered.filter = vec![
+            Predicate::In(Field::Service, vec![Value::Str("svc1".into())]),
+            Predicate::Cmp(Field::StatusCode, CmpOp::Gte, 500.0),
+        ];
+        // Time buckets are finer than a summary: rows must answer.
+        let mut series = base.clone();
+        series.group_by = vec![Field::Service];
+        series.interval = Some(Micros::SECOND);
+        for q in [&base, &totals, &filtered, &series] {
+            let got = engine::execute(&units, q).unwrap();
+            let want = engine::execute(&rows, q).unwrap();
+            assert!(!want.rows.is_empty());
+            assert_same(&got, &want);
+        }
+        // The same chunks (and cached tail) the queries read.
+        let chunks = a
+            .partitions
+            .values_mut()
+            .map(|p| p.snapshot_chunks())
+            .next()
+            .unwrap();
+        assert_eq!(chunks.len(), 4);
+        assert!(
+            chunks[..3]
+                .iter()
+                .all(|c| c.frozen && c.summary.get().is_some())
+        );
+        assert!(
+            !chunks[3].frozen && chunks[3].summary.get().is_none(),
+            "the live tail is read row by row"
+        );
     }
 
     #[test]

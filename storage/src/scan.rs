@@ -41,4 +41,12 @@ pub trait ScanUnit: Send + Sync {
     fn read(&self, block: usize, keys: &[ColumnKey]) -> Result<ColumnSet>;
     /// Pre-aggregates, for sealed segments.
     fn rollups(&self) -> Result<Option<std::sync::Arc<Rollups>>>;
+    /// A pre-aggregate of one whole block, for units that keep one (frozen
+    /// in-memory chunks): its `by_minute` table keyed by (service,
+    /// event_type, status class) over the entire block, every row carrying
+    /// the block's first minute. It answers queries without time buckets
+    /// only; `by_route` is empty. `None` (the default) when not kept.
+    fn block_summary(&self, _block: usize) -> Option<std::sync::Arc<Rollups>> {
+        None
+    }
 }

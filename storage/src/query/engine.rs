@@ -57,6 +57,8 @@ struct Ctx<'a> {
     filter: Filter,
     plan: AggPlan,
     rollup: Option<Table>,
+    /// True when whole-block summaries can answer the query.
+    summary: bool,
     /// Columns the row path reads (filter + plan), without `Timestamp`
     /// unless something needs it.
     keys: Vec<ColumnKey>,
@@ -80,6 +82,7 @@ pub fn execute_with(
     let filter = Filter::compile(&q.filter)?;
     let plan = AggPlan::new(q)?;
     let rollup = rollup_plan::choose(q, &filter);
+    let summary = rollup_plan::summary_answers(q, &filter);
     let mut keys = plan.columns.clone();
     filter.keys(&mut keys);
     let mut rollup_keys = plan.group_columns.clone();
@@ -90,6 +93,7 @@ pub fn execute_with(
         filter,
         plan,
         rollup,
+        summary,
         keys,
         rollup_keys,
     };
@@ -211,6 +215,23 @@ fn scan_unit(
         if inside && ctx.keys.is_empty() && ctx.plan.counts_only() {
             // A plain count: the block's row count is the answer.
             table.add_uniform(rows as u64, tenant);
+            stats.scanned_rows += rows as u64;
+            continue;
+        }
+        if inside
+            && ctx.summary
+            && let Some(r) = unit.block_summary(b)
+        {
+            // A frozen in-memory chunk: its (service, type, class)
+            // pre-aggregate stands for its rows.
+            rollup_plan::feed(
+                &r,
+                Table::Minute,
+                &ctx.rollup_keys,
+                &ctx.filter,
+                tenant,
+                table,
+            );
             stats.scanned_rows += rows as u64;
             continue;
         }

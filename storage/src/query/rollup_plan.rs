@@ -77,6 +77,25 @@ fn selects_whole_classes(t: &Test) -> bool {
 
 /// The table that can answer `q`, or `None` when rows must be read.
 pub fn choose(q: &Query, filter: &Filter) -> Option<Table> {
+    let table = match q.interval {
+        Some(w) if w % Micros::MINUTE != 0 => return None,
+        Some(_) => Table::Minute,
+        None => Table::Route,
+    };
+    answers(q, filter, table).then_some(table)
+}
+
+/// True when a whole-block summary (`ScanUnit::block_summary`: the
+/// `by_minute` dimensions without the minute) can answer `q`: no time
+/// buckets, and nothing filtered or grouped beyond service, event type,
+/// status class and tenant.
+pub fn summary_answers(q: &Query, filter: &Filter) -> bool {
+    q.interval.is_none() && answers(q, filter, Table::Minute)
+}
+
+/// True when `table`'s dimensions and aggregates can answer `q` (time
+/// buckets aside, which the caller checks).
+fn answers(q: &Query, filter: &Filter, table: Table) -> bool {
     let latency = |f: &Option<Field>| matches!(f, Some(Field::LatencyMs));
     let aggs_ok = q.aggregations.iter().all(|a| match a.op {
         AggOp::Count => a.field.is_none() || latency(&a.field),
@@ -92,30 +111,24 @@ pub fn choose(q: &Query, filter: &Filter) -> Option<Table> {
         AggOp::CountDistinct => false,
     });
     if !aggs_ok {
-        return None;
+        return false;
     }
-    let table = match q.interval {
-        Some(w) if w % Micros::MINUTE != 0 => return None,
-        Some(_) => Table::Minute,
-        None => Table::Route,
-    };
     let group_ok = q.group_by.iter().all(|f| match f {
         Field::EventType | Field::Service | Field::StatusClass | Field::Tenant => true,
         Field::Endpoint | Field::Method => table == Table::Route,
         _ => false,
     });
     if !group_ok {
-        return None;
+        return false;
     }
     let dims = table.dims();
-    let filter_ok = filter.tests.iter().all(|t| {
+    filter.tests.iter().all(|t| {
         let mut keys = Vec::new();
         t.keys(&mut keys);
         keys.iter().all(|k| dims.contains(k))
             && (!keys.contains(&ColumnKey::StatusCode)
                 || (keys.len() == 1 && selects_whole_classes(t)))
-    });
-    filter_ok.then_some(table)
+    })
 }
 
 /// True when answering from `table` beats reading `rows` rows: the unit
