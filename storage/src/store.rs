@@ -79,6 +79,9 @@ pub struct StoreStats {
     /// Histogram-ready fsync durations, seconds, since open (bounded ring).
     pub fsyncs: u64,
     pub fsync_seconds_total: f64,
+    /// Fsyncs per latency bucket (`wal::writer::FSYNC_BUCKETS`, then
+    /// +Inf), not cumulative; empty when unknown.
+    pub fsync_buckets: Vec<u64>,
     /// Set while the disk is full (writes answer `DiskFull`).
     pub disk_full: bool,
 }
@@ -454,6 +457,7 @@ impl Store {
             durable_lsn: Lsn(self.wal.durable_lsn()),
             fsyncs,
             fsync_seconds_total,
+            fsync_buckets: self.wal.fsync_buckets(),
             disk_full: self.wal.disk_full(),
         }
     }

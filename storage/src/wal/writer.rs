@@ -21,6 +21,23 @@ use crate::error::{Result, StorageError};
 use crate::paths;
 use crate::types::{Lsn, TenantId};
 
+/// Upper bounds (seconds, inclusive) of the fsync latency histogram: from
+/// a write-back cache's ~100 µs through an SSD's few ms to a saturated or
+/// network disk's second. Durations above the last go to a final +Inf
+/// bucket.
+pub const FSYNC_BUCKETS: [f64; 13] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
+
+/// The bucket of an fsync that took `secs`: the first bound not below it,
+/// or `FSYNC_BUCKETS.len()` (+Inf).
+pub fn fsync_bucket(secs: f64) -> usize {
+    FSYNC_BUCKETS
+        .iter()
+        .position(|b| secs <= *b)
+        .unwrap_or(FSYNC_BUCKETS.len())
+}
+
 /// What the WAL assigned to an append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ticket {
@@ -103,6 +120,8 @@ pub struct WalWriter {
     files: Mutex<Vec<WalFile>>,
     fsyncs: AtomicU64,
     fsync_nanos: AtomicU64,
+    /// Per-bucket (not cumulative) fsync counts; the last slot is +Inf.
+    fsync_buckets: [AtomicU64; FSYNC_BUCKETS.len() + 1],
     disk_full: AtomicBool,
 }
 
@@ -144,6 +163,7 @@ impl WalWriter {
             files: Mutex::new(files),
             fsyncs: AtomicU64::new(0),
             fsync_nanos: AtomicU64::new(0),
+            fsync_buckets: std::array::from_fn(|_| AtomicU64::new(0)),
             disk_full: AtomicBool::new(false),
         }
     }
@@ -247,9 +267,7 @@ impl WalWriter {
             .write_all_at(&buf, start)
             .and_then(|()| file.sync_data())
             .map_err(|e| StorageError::io(&io.path, e));
-        self.fsyncs.fetch_add(1, Ordering::Relaxed);
-        self.fsync_nanos
-            .fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.record_fsync(t0.elapsed());
         let written = buf.len() as u64;
         io.buf = buf;
         if let Err(e) = res {
@@ -378,6 +396,22 @@ impl WalWriter {
         self.files.lock().iter().map(|f| f.bytes).sum()
     }
 
+    fn record_fsync(&self, took: std::time::Duration) {
+        self.fsync_buckets[fsync_bucket(took.as_secs_f64())].fetch_add(1, Ordering::Relaxed);
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        self.fsync_nanos
+            .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Fsyncs per latency bucket (`FSYNC_BUCKETS`, then +Inf), not
+    /// cumulative.
+    pub fn fsync_buckets(&self) -> Vec<u64> {
+        self.fsync_buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect()
+    }
+
     pub fn fsyncs(&self) -> (u64, f64) {
         (
             self.fsyncs.load(Ordering::Relaxed),
@@ -426,6 +460,27 @@ mod tests {
     use crate::wal::replay;
 
     #[test]
+    fn fsync_durations_land_in_their_buckets() {
+        assert_eq!(fsync_bucket(0.0), 0);
+        assert_eq!(fsync_bucket(0.0001), 0, "bounds are inclusive");
+        assert_eq!(fsync_bucket(0.00011), 1);
+        assert_eq!(fsync_bucket(0.003), 5);
+        assert_eq!(fsync_bucket(1.0), FSYNC_BUCKETS.len() - 1);
+        assert_eq!(fsync_bucket(7.5), FSYNC_BUCKETS.len());
+        let dir = tempfile::tempdir().unwrap();
+        let w = WalWriter::new(dir.path(), 1 << 20, 1, 1, Vec::new());
+        for us in [50, 80, 3_000, 2_000_000] {
+            w.record_fsync(std::time::Duration::from_micros(us));
+        }
+        let b = w.fsync_buckets();
+        assert_eq!((b[0], b[5], b[FSYNC_BUCKETS.len()]), (2, 1, 1));
+        assert_eq!(b.iter().sum::<u64>(), 4);
+        let (n, secs) = w.fsyncs();
+        assert_eq!(n, 4);
+        assert!((secs - 2.00313).abs() < 1e-9);
+    }
+
+    #[test]
     fn group_commit_with_many_threads_loses_nothing_and_rotates() {
         let dir = tempfile::tempdir().unwrap();
         // Tiny files: rotation happens many times under contention.
@@ -456,6 +511,13 @@ mod tests {
         assert_eq!(w.durable_lsn(), 320);
         let (syncs, _) = w.fsyncs();
         assert!((1..=320).contains(&syncs));
+        let buckets = w.fsync_buckets();
+        assert_eq!(buckets.len(), FSYNC_BUCKETS.len() + 1);
+        assert_eq!(
+            buckets.iter().sum::<u64>(),
+            syncs,
+            "every fsync lands in a bucket"
+        );
         // Per tenant, prev_lsn chains every record in LSN order.
         for t in &tenants {
             let mut mine: Vec<Ticket> = tickets
