@@ -292,14 +292,52 @@ fn read_int_values(r: &mut Reader<'_>, n: usize) -> Result<Vec<i64>> {
     Ok(vals)
 }
 
-/// Candidate value streams for `vals`, one per method.
-fn int_value_candidates(prefix: &[u8], vals: &[i64]) -> Vec<Vec<u8>> {
+/// Identifies one candidate encoding of a chunk: the encoding byte and,
+/// for encodings holding an int stream, its method (`NO_METHOD` for the
+/// others). The writer remembers a column's winning choice so later blocks
+/// build only that candidate instead of all of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Choice {
+    pub enc: u8,
+    pub method: u8,
+}
+
+/// `Choice::method` of encodings without an int stream.
+pub const NO_METHOD: u8 = u8::MAX;
+
+impl Choice {
+    const fn new(enc: u8, method: u8) -> Choice {
+        Choice { enc, method }
+    }
+    /// Whether a candidate of encoding `enc` with `method` is wanted when
+    /// only `only` (if any) is.
+    fn wanted(only: Option<Choice>, enc: u8, method: u8) -> bool {
+        only.is_none_or(|c| c.enc == enc && c.method == method)
+    }
+    /// Whether any candidate of encoding `enc` is wanted.
+    fn wants_enc(only: Option<Choice>, enc: u8) -> bool {
+        only.is_none_or(|c| c.enc == enc)
+    }
+}
+
+/// A candidate: which encoding, and the chunk bytes.
+pub type Candidate = (Choice, Vec<u8>);
+
+/// Candidate value streams for `vals` under encoding `enc`, one per
+/// method (only `only`'s method when it is given).
+fn int_value_candidates(
+    enc: u8,
+    prefix: &[u8],
+    vals: &[i64],
+    only: Option<Choice>,
+) -> Vec<Candidate> {
     METHODS
         .iter()
+        .filter(|&&m| Choice::wanted(only, enc, m))
         .map(|&m| {
             let mut out = prefix.to_vec();
             put_int_values(&mut out, m, vals);
-            out
+            (Choice::new(enc, m), out)
         })
         .collect()
 }
@@ -320,26 +358,40 @@ fn scatter<T: Copy>(flags: &[bool], vals: &[T], null: T) -> Option<Vec<T>> {
 /// Candidate encodings of an integer column (`NULL_INT` = null). With
 /// `timestamps`, also the encoding relative to each row's timestamp.
 pub fn encode_int(values: &[i64], timestamps: Option<&[i64]>) -> Vec<(u8, Vec<u8>)> {
+    without_choice(int_candidates(values, timestamps, None))
+}
+
+/// `encode_int`'s candidates with their choices; with `only`, just that
+/// candidate (none when it does not apply).
+pub fn int_candidates(
+    values: &[i64],
+    timestamps: Option<&[i64]>,
+    only: Option<Choice>,
+) -> Vec<Candidate> {
     let flags: Vec<bool> = values.iter().map(|&v| v == NULL_INT).collect();
     let mut prefix = Vec::new();
     put_nulls(&mut prefix, &flags);
-    let nn: Vec<i64> = values.iter().copied().filter(|&v| v != NULL_INT).collect();
-    let mut out: Vec<(u8, Vec<u8>)> = int_value_candidates(&prefix, &nn)
-        .into_iter()
-        .map(|b| (ENC_INT, b))
-        .collect();
-    if let Some(ts) = timestamps.filter(|ts| ts.len() == values.len()) {
+    let mut out = Vec::new();
+    if Choice::wants_enc(only, ENC_INT) {
+        let nn: Vec<i64> = values.iter().copied().filter(|&v| v != NULL_INT).collect();
+        out = int_value_candidates(ENC_INT, &prefix, &nn, only);
+    }
+    if let Some(ts) = timestamps.filter(|ts| ts.len() == values.len())
+        && Choice::wants_enc(only, ENC_INT_REL_TS)
+    {
         let rel: Vec<i64> = values
             .iter()
             .zip(ts)
             .filter(|(v, _)| **v != NULL_INT)
             .map(|(v, t)| v.wrapping_sub(*t))
             .collect();
-        for b in int_value_candidates(&prefix, &rel) {
-            out.push((ENC_INT_REL_TS, b));
-        }
+        out.extend(int_value_candidates(ENC_INT_REL_TS, &prefix, &rel, only));
     }
     out
+}
+
+fn without_choice(c: Vec<Candidate>) -> Vec<(u8, Vec<u8>)> {
+    c.into_iter().map(|(c, b)| (c.enc, b)).collect()
 }
 
 /// Decodes an integer chunk of `rows` rows. `ENC_INT_REL_TS` needs the
@@ -390,22 +442,31 @@ pub(crate) fn scale_for(vals: &[f64]) -> Option<u8> {
 
 /// Candidate encodings of a float column (NaN = null).
 pub fn encode_float(values: &[f64]) -> Vec<(u8, Vec<u8>)> {
+    without_choice(float_candidates(values, None))
+}
+
+/// `encode_float`'s candidates with their choices; with `only`, just that
+/// candidate (none when it does not apply).
+pub fn float_candidates(values: &[f64], only: Option<Choice>) -> Vec<Candidate> {
     let flags: Vec<bool> = values.iter().map(|v| v.is_nan()).collect();
     let mut prefix = Vec::new();
     put_nulls(&mut prefix, &flags);
     let nn: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
-    let mut raw = prefix.clone();
-    for v in &nn {
-        raw.extend_from_slice(&v.to_le_bytes());
+    let mut out = Vec::new();
+    if Choice::wanted(only, ENC_FLOAT_RAW, NO_METHOD) {
+        let mut raw = prefix.clone();
+        for v in &nn {
+            raw.extend_from_slice(&v.to_le_bytes());
+        }
+        out.push((Choice::new(ENC_FLOAT_RAW, NO_METHOD), raw));
     }
-    let mut out = vec![(ENC_FLOAT_RAW, raw)];
-    if let Some(d) = scale_for(&nn) {
+    if Choice::wants_enc(only, ENC_FLOAT_SCALED)
+        && let Some(d) = scale_for(&nn)
+    {
         let scale = 10f64.powi(i32::from(d));
         let ints: Vec<i64> = nn.iter().map(|v| (v * scale).round() as i64).collect();
         prefix.push(d);
-        for b in int_value_candidates(&prefix, &ints) {
-            out.push((ENC_FLOAT_SCALED, b));
-        }
+        out.extend(int_value_candidates(ENC_FLOAT_SCALED, &prefix, &ints, only));
     }
     out
 }
@@ -469,7 +530,7 @@ const MAX_NUM_DIGITS: usize = 18;
 
 /// Dictionary candidates: distinct values most frequent first, then the
 /// codes as an int stream (one candidate per int method).
-fn encode_dict(values: &[Option<&str>]) -> Vec<Vec<u8>> {
+fn encode_dict(values: &[Option<&str>], only: Option<Choice>) -> Vec<Candidate> {
     let mut counts: HashMap<&str, u64> = HashMap::new();
     for s in values.iter().flatten() {
         *counts.entry(s).or_default() += 1;
@@ -491,7 +552,7 @@ fn encode_dict(values: &[Option<&str>]) -> Vec<Vec<u8>> {
         .iter()
         .map(|v| v.map_or(0, |s| index.get(s).copied().unwrap_or(0)))
         .collect();
-    int_value_candidates(&head, &codes)
+    int_value_candidates(ENC_STR_DICT, &head, &codes, only)
 }
 
 fn encode_plain(values: &[Option<&str>]) -> Vec<u8> {
@@ -549,7 +610,7 @@ fn split_number(s: &str) -> Option<(&str, &str)> {
 /// Strings that are one shared prefix and a number ("u-07147"): the prefix
 /// once, the digit width (0 = written without padding), then the numbers
 /// as an int stream.
-fn encode_numbered(values: &[Option<&str>]) -> Vec<Vec<u8>> {
+fn encode_numbered(values: &[Option<&str>], only: Option<Choice>) -> Vec<Candidate> {
     let mut parts = Vec::new();
     for s in values.iter().flatten() {
         match split_number(s) {
@@ -582,21 +643,31 @@ fn encode_numbered(values: &[Option<&str>]) -> Vec<Vec<u8>> {
     put_uvarint(&mut head, width as u64);
     let flags: Vec<bool> = values.iter().map(Option::is_none).collect();
     put_nulls(&mut head, &flags);
-    int_value_candidates(&head, &nums)
+    int_value_candidates(ENC_STR_NUM, &head, &nums, only)
 }
 
 /// Candidate encodings of a string column (`None` = null).
 pub fn encode_str(values: &[Option<&str>]) -> Vec<(u8, Vec<u8>)> {
-    let mut out: Vec<(u8, Vec<u8>)> = encode_dict(values)
-        .into_iter()
-        .map(|c| (ENC_STR_DICT, c))
-        .collect();
-    out.push((ENC_STR_PLAIN, encode_plain(values)));
-    if let Some(hex) = encode_hex(values) {
-        out.push((ENC_STR_HEX, hex));
+    without_choice(str_candidates(values, None))
+}
+
+/// `encode_str`'s candidates with their choices; with `only`, just that
+/// candidate (none when it does not apply).
+pub fn str_candidates(values: &[Option<&str>], only: Option<Choice>) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    if Choice::wants_enc(only, ENC_STR_DICT) {
+        out = encode_dict(values, only);
     }
-    for c in encode_numbered(values) {
-        out.push((ENC_STR_NUM, c));
+    if Choice::wanted(only, ENC_STR_PLAIN, NO_METHOD) {
+        out.push((Choice::new(ENC_STR_PLAIN, NO_METHOD), encode_plain(values)));
+    }
+    if Choice::wanted(only, ENC_STR_HEX, NO_METHOD)
+        && let Some(hex) = encode_hex(values)
+    {
+        out.push((Choice::new(ENC_STR_HEX, NO_METHOD), hex));
+    }
+    if Choice::wants_enc(only, ENC_STR_NUM) {
+        out.extend(encode_numbered(values, only));
     }
     out
 }

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::encoding::{self, ENC_ABSENT};
+use super::encoding::{self, Candidate, Choice, ENC_ABSENT, NO_METHOD};
 use super::format::{
     self, BlockMeta, CODEC_NONE, CODEC_ZSTD, ChunkMeta, ChunkRef, ColumnMeta, DiskStats,
     FORMAT_VERSION, Footer, HEADER_LEN, MAX_BLOCK_ROWS, MAX_CHUNK_RAW, Trailer,
@@ -189,32 +189,16 @@ fn stats_of(g: &Gathered<'_>) -> DiskStats {
 }
 
 /// Compresses each candidate and keeps the smallest stored form.
-/// Returns (encoding, codec, stored bytes, raw length).
+/// Returns (choice, codec, stored bytes, raw length).
 /// One compression context serves the whole segment: creating one per
 /// chunk cost more than the compression itself.
-///
-/// `hint` carries the winner's position (and the candidate count) from the
-/// previous block of the same column: a column's data changes little from
-/// block to block, so unless `explore` is set only that candidate is
-/// compressed, which makes writing several times faster.
 fn choose(
     z: &mut zstd::bulk::Compressor<'static>,
-    candidates: Vec<(u8, Vec<u8>)>,
-    hint: &mut Option<(usize, usize)>,
-    explore: bool,
+    candidates: Vec<Candidate>,
     what: &str,
-) -> Result<(u8, u8, Vec<u8>, u32)> {
-    let count = candidates.len();
-    let only = match *hint {
-        Some((at, n)) if !explore && n == count => Some(at),
-        _ => None,
-    };
-    let mut best: Option<(u8, u8, Vec<u8>, u32)> = None;
-    let mut best_at = 0;
-    for (at, (enc, raw)) in candidates.into_iter().enumerate() {
-        if only.is_some_and(|o| o != at) {
-            continue;
-        }
+) -> Result<(Choice, u8, Vec<u8>, u32)> {
+    let mut best: Option<(Choice, u8, Vec<u8>, u32)> = None;
+    for (choice, raw) in candidates {
         if raw.len() > MAX_CHUNK_RAW as usize {
             return Err(invalid(format!(
                 "{what}: chunk of {} bytes is too large",
@@ -226,16 +210,14 @@ fn choose(
             .compress(&raw)
             .map_err(|e| StorageError::invalid("zstd", e.to_string()))?;
         let pick = if packed.len() < raw.len() {
-            (enc, CODEC_ZSTD, packed, raw_len)
+            (choice, CODEC_ZSTD, packed, raw_len)
         } else {
-            (enc, CODEC_NONE, raw, raw_len)
+            (choice, CODEC_NONE, raw, raw_len)
         };
         if best.as_ref().is_none_or(|b| pick.2.len() < b.2.len()) {
             best = Some(pick);
-            best_at = at;
         }
     }
-    *hint = Some((best_at, count));
     best.ok_or_else(|| invalid(format!("{what}: no encoding applies")))
 }
 
@@ -372,7 +354,11 @@ fn write_body<'a>(
     let mut rollups = RollupBuilder::default();
     let (mut min_seq, mut max_seq) = (i64::MAX, i64::MIN);
 
-    let mut hints: Vec<Option<(usize, usize)>> = vec![None; keys.len()];
+    // Per column, the previous block's winning encoding: a column's data
+    // changes little from block to block, so between explorations only that
+    // candidate is built and compressed, which makes writing several times
+    // faster than building every candidate of every block.
+    let mut hints: Vec<Option<Choice>> = vec![None; keys.len()];
     for (block_no, rows) in order.chunks(opts.block_rows).enumerate() {
         let ts: Vec<i64> = rows.iter().map(|r| r.0).collect();
         let mut metas = Vec::with_capacity(keys.len());
@@ -390,24 +376,27 @@ fn write_body<'a>(
                 d.overflow = d.values.len() > MAX_DISTINCT;
             }
             let meta = if present {
-                let mut explore = block_no % REEXPLORE_EVERY == 0;
-                if explore && rows.len() > SAMPLE_ROWS {
-                    // Rank the candidates on a sample; the full block then
-                    // only needs the winner.
-                    let sample = candidates(&g, key, &ts, SAMPLE_ROWS);
-                    choose(&mut z, sample, &mut hints[k], true, "sample")?;
-                    explore = false;
+                if block_no % REEXPLORE_EVERY == 0 {
+                    hints[k] = if rows.len() > SAMPLE_ROWS {
+                        // Rank the candidates on a sample; the full block
+                        // then only needs the winner.
+                        let sample = candidates(&g, key, &ts, SAMPLE_ROWS, None);
+                        Some(choose(&mut z, sample, "sample")?.0)
+                    } else {
+                        None
+                    };
                 }
-                let (enc, codec, stored, raw_len) = choose(
-                    &mut z,
-                    candidates(&g, key, &ts, rows.len()),
-                    &mut hints[k],
-                    explore,
-                    &format!("{key:?}"),
-                )?;
+                let mut cands = candidates(&g, key, &ts, rows.len(), hints[k]);
+                if cands.is_empty() {
+                    // The hinted encoding does not apply to this block (hex
+                    // ids stopped being hex): try them all.
+                    cands = candidates(&g, key, &ts, rows.len(), None);
+                }
+                let (choice, codec, stored, raw_len) = choose(&mut z, cands, &format!("{key:?}"))?;
+                hints[k] = Some(choice);
                 ChunkMeta {
                     at: out.chunk(codec, &stored, raw_len)?,
-                    encoding: enc,
+                    encoding: choice.enc,
                     stats,
                 }
             } else {
@@ -450,8 +439,11 @@ fn write_body<'a>(
     let rollup_rows = rollups.by_minute.len() + rollups.by_route.len();
     let rollups_at = if order.len() >= MIN_EVENTS_PER_ROLLUP_ROW * rollup_rows {
         let section = encode_rollups(&rollups);
-        let (_, codec, stored, raw_len) =
-            choose(&mut z, vec![(0, section)], &mut None, true, "rollups")?;
+        let only = Choice {
+            enc: 0,
+            method: NO_METHOD,
+        };
+        let (_, codec, stored, raw_len) = choose(&mut z, vec![(only, section)], "rollups")?;
         Some(out.chunk(codec, &stored, raw_len)?)
     } else {
         None
@@ -508,16 +500,23 @@ fn write_body<'a>(
     Ok(footer)
 }
 
-/// Candidate encodings of the first `n` rows of a gathered column.
-fn candidates(g: &Gathered<'_>, key: &ColumnKey, ts: &[i64], n: usize) -> Vec<(u8, Vec<u8>)> {
+/// Candidate encodings of the first `n` rows of a gathered column; with
+/// `only`, just that one (none when it does not apply).
+fn candidates(
+    g: &Gathered<'_>,
+    key: &ColumnKey,
+    ts: &[i64],
+    n: usize,
+    only: Option<Choice>,
+) -> Vec<Candidate> {
     match g {
         Gathered::Int(v) => {
             let n = n.min(v.len());
             let rel = (*key == ColumnKey::ReceivedAt).then(|| &ts[..n.min(ts.len())]);
-            encoding::encode_int(&v[..n], rel)
+            encoding::int_candidates(&v[..n], rel, only)
         }
-        Gathered::Float(v) => encoding::encode_float(&v[..n.min(v.len())]),
-        Gathered::Str(v) => encoding::encode_str(&v[..n.min(v.len())]),
+        Gathered::Float(v) => encoding::float_candidates(&v[..n.min(v.len())], only),
+        Gathered::Str(v) => encoding::str_candidates(&v[..n.min(v.len())], only),
     }
 }
 
