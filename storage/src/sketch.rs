@@ -103,25 +103,38 @@ impl LatencySketch {
         self.count += src.iter().sum::<u64>();
     }
 
-    /// The `q`-quantile (0 <= q <= 1), `None` when empty.
+    /// The `q`-quantile (0 <= q <= 1), `None` when empty: linear
+    /// interpolation between the values at the ranks either side of
+    /// `q * (count - 1)` (the usual definition, e.g. numpy's default), each
+    /// within `RELATIVE_ACCURACY` of a true sample, so the result is too.
     pub fn quantile(&self, q: f64) -> Option<f64> {
         if self.count == 0 {
             return None;
         }
-        let rank = (q.clamp(0.0, 1.0) * (self.count - 1) as f64).floor() as u64;
+        let pos = q.clamp(0.0, 1.0) * (self.count - 1) as f64;
+        let lo_rank = pos.floor() as u64;
+        let lo = self.value_at_rank(lo_rank);
+        let frac = pos - lo_rank as f64;
+        if frac == 0.0 {
+            return Some(lo);
+        }
+        let hi = self.value_at_rank(lo_rank + 1);
+        Some(lo + (hi - lo) * frac)
+    }
+
+    /// The estimate of the value of rank `rank` (0-based, < count).
+    fn value_at_rank(&self, rank: u64) -> f64 {
         if rank < self.zero {
-            return Some(0.0);
+            return 0.0;
         }
         let mut seen = self.zero;
         for (k, &n) in self.bins.iter().enumerate() {
             seen += n;
             if seen > rank {
-                return Some(value_of(self.offset + k as i64));
+                return value_of(self.offset + k as i64);
             }
         }
-        self.bins
-            .last()
-            .map(|_| value_of(self.offset + self.bins.len() as i64 - 1))
+        value_of(self.offset + self.bins.len() as i64 - 1)
     }
 
     /// Binary form: zero count, number of non-empty bins, then per bin the
@@ -179,13 +192,29 @@ mod tests {
         }
         vals.sort_by(f64::total_cmp);
         for q in [0.5, 0.9, 0.95, 0.99] {
-            let exact = vals[((q * (vals.len() - 1) as f64).floor()) as usize];
+            let pos = q * (vals.len() - 1) as f64;
+            let (lo, hi) = (vals[pos.floor() as usize], vals[pos.ceil() as usize]);
+            let exact = lo + (hi - lo) * (pos - pos.floor());
             let got = s.quantile(q).unwrap();
             assert!(
                 (got - exact).abs() <= exact * RELATIVE_ACCURACY * 1.0001,
                 "q={q} {got} vs {exact}"
             );
         }
+    }
+
+    #[test]
+    fn small_sets_interpolate_between_ranks() {
+        let mut s = LatencySketch::new();
+        s.add(42.7);
+        s.add(1200.0);
+        let p95 = s.quantile(0.95).unwrap();
+        let exact = 42.7 + (1200.0 - 42.7) * 0.95;
+        assert!(
+            (p95 - exact).abs() <= exact * RELATIVE_ACCURACY,
+            "{p95} vs {exact}"
+        );
+        assert!((s.quantile(0.0).unwrap() - 42.7).abs() <= 42.7 * RELATIVE_ACCURACY);
     }
 
     #[test]

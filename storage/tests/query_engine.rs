@@ -196,7 +196,10 @@ fn model(data: &[(String, Vec<Event>)], q: &Query) -> Vec<Vec<Value>> {
                     if v.is_empty() {
                         Value::Null
                     } else {
-                        Value::Float(v[(q * (v.len() - 1) as f64).floor() as usize])
+                        // Linear interpolation between the neighbouring ranks.
+                        let pos = q * (v.len() - 1) as f64;
+                        let (lo, hi) = (v[pos.floor() as usize], v[pos.ceil() as usize]);
+                        Value::Float(lo + (hi - lo) * (pos - pos.floor()))
                     }
                 };
                 row.push(match a.op {
