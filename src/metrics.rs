@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use pulsestream_storage::StoreStats;
+use pulsestream_storage::wal::writer::FSYNC_BUCKETS;
 
 /// Query latency buckets (seconds): from cache hits to slow scans.
 const QUERY_BUCKETS: &[f64] = &[
@@ -63,6 +64,32 @@ impl Histogram {
         let _ = writeln!(out, "{name}_sum {sum}");
         let _ = writeln!(out, "{name}_count {cumulative}");
     }
+}
+
+/// `pulsestream_wal_fsync_seconds` from the store's per-bucket counts
+/// (`FSYNC_BUCKETS`, then +Inf; not cumulative). Buckets and count are read
+/// separately, so +Inf and `_count` take the larger of the two: the
+/// series stays cumulative even mid-update or when buckets are unknown.
+fn render_fsyncs(out: &mut String, stats: &StoreStats) {
+    let name = "pulsestream_wal_fsync_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} WAL fsync latency.\n# TYPE {name} histogram"
+    );
+    let mut cumulative = 0u64;
+    for (i, b) in FSYNC_BUCKETS.iter().enumerate() {
+        cumulative += stats.fsync_buckets.get(i).copied().unwrap_or(0);
+        let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {cumulative}");
+    }
+    cumulative += stats
+        .fsync_buckets
+        .get(FSYNC_BUCKETS.len())
+        .copied()
+        .unwrap_or(0);
+    let count = cumulative.max(stats.fsyncs);
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+    let _ = writeln!(out, "{name}_sum {}", stats.fsync_seconds_total);
+    let _ = writeln!(out, "{name}_count {count}");
 }
 
 /// Every series the server exports. Shared as `Arc<Metrics>` in `AppState`.
@@ -153,17 +180,7 @@ impl Metrics {
             );
         }
 
-        // The store keeps fsync count and total time; exported as a
-        // histogram with the +Inf bucket, which is what it can tell.
-        let _ = writeln!(
-            out,
-            "# HELP pulsestream_wal_fsync_seconds WAL fsync latency.\n# TYPE pulsestream_wal_fsync_seconds histogram"
-        );
-        let _ = writeln!(
-            out,
-            "pulsestream_wal_fsync_seconds_bucket{{le=\"+Inf\"}} {}\npulsestream_wal_fsync_seconds_sum {}\npulsestream_wal_fsync_seconds_count {}",
-            stats.fsyncs, stats.fsync_seconds_total, stats.fsyncs
-        );
+        render_fsyncs(&mut out, stats);
 
         let _ = writeln!(
             out,
@@ -249,6 +266,63 @@ fn escape(s: &str) -> String {
 mod tests {
     use super::*;
     use pulsestream_storage::{TenantId, TenantStats};
+
+    /// `(le, value)` of every `name_bucket` line, in order.
+    fn buckets(text: &str, name: &str) -> Vec<(String, u64)> {
+        let prefix = format!("{name}_bucket{{le=\"");
+        text.lines()
+            .filter_map(|l| {
+                let rest = l.strip_prefix(&prefix)?;
+                let (le, v) = rest.split_once("\"} ")?;
+                Some((le.to_owned(), v.parse().ok()?))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fsync_histogram_is_cumulative_and_fed_by_real_fsyncs() {
+        let name = "pulsestream_wal_fsync_seconds";
+        let m = Metrics::new();
+        let mut counts = vec![0u64; FSYNC_BUCKETS.len() + 1];
+        (counts[0], counts[3], counts[FSYNC_BUCKETS.len()]) = (2, 5, 1);
+        let stats = StoreStats {
+            fsyncs: 8,
+            fsync_seconds_total: 2.5,
+            fsync_buckets: counts,
+            ..Default::default()
+        };
+        let text = m.render(&stats);
+        let b = buckets(&text, name);
+        assert_eq!(b.len(), FSYNC_BUCKETS.len() + 1);
+        assert_eq!(b[0], ("0.0001".to_owned(), 2));
+        assert_eq!(b[2].1, 2);
+        assert_eq!(b[3], ("0.001".to_owned(), 7));
+        assert_eq!(b[FSYNC_BUCKETS.len() - 1], ("1".to_owned(), 7));
+        assert_eq!(b[FSYNC_BUCKETS.len()], ("+Inf".to_owned(), 8));
+        assert!(text.contains(&format!("{name}_count 8\n")));
+        assert!(text.contains(&format!("{name}_sum 2.5\n")));
+
+        // A real store: its appends' fsyncs show up in the buckets.
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = pulsestream_storage::StoreConfig::new(dir.path());
+        config.background = false;
+        let store = pulsestream_storage::Store::open(config).unwrap();
+        let tenant = TenantId::new("t_a").unwrap();
+        let event = pulsestream_storage::Event {
+            event_type: "api_call".into(),
+            timestamp: pulsestream_storage::Micros::now(),
+            ..Default::default()
+        };
+        for _ in 0..3 {
+            store.append(&tenant, std::slice::from_ref(&event)).unwrap();
+        }
+        let stats = store.stats();
+        assert!(stats.fsyncs >= 3);
+        let b = buckets(&m.render(&stats), name);
+        assert!(b.windows(2).all(|w| w[0].1 <= w[1].1), "cumulative: {b:?}");
+        assert_eq!(b[FSYNC_BUCKETS.len()].1, stats.fsyncs);
+        assert_eq!(stats.fsync_buckets.iter().sum::<u64>(), stats.fsyncs);
+    }
 
     #[test]
     fn renders_every_contract_series() {
