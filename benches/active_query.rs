@@ -7,8 +7,8 @@
 //! on 2 cores.
 //!
 //! Data: the first `$PULSESTREAM_BENCH_ROWS` (default 2,300,000) lines of
-//! `$PULSESTREAM_BENCH_EVENTS` (default `/work/data/ev10m.ndjson`, made by
-//! `gen_events.py`), all appended to ONE tenant so that one tenant holds
+//! `$PULSESTREAM_BENCH_EVENTS` (default `/tmp/pulsestream-active-bench-3m.ndjson`,
+//! generated on first use by `gen_events.py`), all appended to ONE tenant so that one tenant holds
 //! that many active rows with the generator's realistic mix of types,
 //! services and statuses. Sealing is off, so only active segments are read.
 //! Run: `cargo bench --bench active_query` (prints the median, p90 and max
@@ -19,11 +19,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pulsestream_storage::query::{AggOp, Aggregation, Field, MAX_QUERY_LIMIT, Query, TimeRange};
-use pulsestream_storage::{
-    AttrValue, Event, Method, Micros, Severity, Store, StoreConfig, TenantId,
-};
+use pulsestream_storage::{Micros, Store, StoreConfig, TenantId};
 
-const DEFAULT_DATA: &str = "/work/data/ev10m.ndjson";
+mod support;
+
+const DEFAULT_DATA: &str = "/tmp/pulsestream-active-bench-3m.ndjson";
+/// Generated when the default file is missing: enough lines for `DEFAULT_ROWS`.
+const GENERATED_EVENTS: u64 = 3_000_000;
 /// The size of the tenant the endpoint was measured slow on.
 const DEFAULT_ROWS: usize = 2_300_000;
 const DEFAULT_RUNS: usize = 21;
@@ -37,57 +39,6 @@ fn env_usize(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn parse_time(v: &serde_json::Value) -> Option<Micros> {
-    let t =
-        time::OffsetDateTime::parse(v.as_str()?, &time::format_description::well_known::Rfc3339)
-            .ok()?;
-    Some(Micros((t.unix_timestamp_nanos() / 1_000) as i64))
-}
-
-/// One NDJSON line as an event (its tenant is ignored).
-fn parse_line(line: &str) -> Option<Event> {
-    let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
-    let int = |k: &str| v.get(k).and_then(serde_json::Value::as_u64);
-    let ts = parse_time(v.get("timestamp")?)?;
-    let attributes = v
-        .get("attributes")
-        .and_then(|a| a.as_object())
-        .map(|o| {
-            o.iter()
-                .filter_map(|(k, x)| {
-                    let val = match x {
-                        serde_json::Value::String(s) => AttrValue::Str(s.clone()),
-                        serde_json::Value::Bool(b) => AttrValue::Bool(*b),
-                        serde_json::Value::Number(n) => AttrValue::Num(n.as_f64()?),
-                        _ => return None,
-                    };
-                    Some((k.clone(), val))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    Some(Event {
-        id: None,
-        timestamp: ts,
-        received_at: ts,
-        event_type: text("event_type")?,
-        service: text("service"),
-        endpoint: text("endpoint"),
-        method: text("method").as_deref().and_then(Method::parse),
-        status_code: int("status_code").and_then(|c| u16::try_from(c).ok()),
-        latency_ms: v.get("latency_ms").and_then(serde_json::Value::as_f64),
-        severity: text("severity").as_deref().and_then(Severity::parse),
-        request_bytes: int("request_bytes"),
-        response_bytes: int("response_bytes"),
-        user_id: text("user_id"),
-        region: text("region"),
-        trace_id: text("trace_id"),
-        message: text("message"),
-        attributes,
-    })
 }
 
 fn agg(op: AggOp, field: Option<Field>, alias: &str) -> Aggregation {
@@ -160,7 +111,7 @@ fn time_runs(runs: usize, mut f: impl FnMut()) -> Vec<Duration> {
 }
 
 fn main() {
-    let path = std::env::var("PULSESTREAM_BENCH_EVENTS").unwrap_or_else(|_| DEFAULT_DATA.into());
+    let path = support::data_path(DEFAULT_DATA, GENERATED_EVENTS);
     let want = env_usize("PULSESTREAM_BENCH_ROWS", DEFAULT_ROWS);
     let runs = env_usize("PULSESTREAM_BENCH_RUNS", DEFAULT_RUNS).max(1);
     let dir = tempfile::tempdir().expect("temp dir");
@@ -177,7 +128,8 @@ fn main() {
     let (mut lo, mut hi, mut n) = (i64::MAX, i64::MIN, 0usize);
     let mut batch = Vec::with_capacity(BATCH);
     for line in BufReader::new(file).lines().take(want) {
-        let Some(e) = line.ok().as_deref().and_then(parse_line) else {
+        // Every line goes to the one bench tenant, whichever tenant sent it.
+        let Some((_, e)) = line.ok().as_deref().and_then(support::parse_line) else {
             continue;
         };
         lo = lo.min(e.timestamp.0);
@@ -192,7 +144,7 @@ fn main() {
     if !batch.is_empty() {
         store.append(&tenant, &batch).expect("append");
     }
-    assert!(n > 0, "no events read from {path}");
+    assert!(n > 0, "no events read from {}", path.display());
     eprintln!("loaded {n} active rows in {:.1?}", started.elapsed());
 
     // The endpoint's default: the 24 h ending at the newest event.
