@@ -88,10 +88,22 @@ fn load() -> Loaded {
             flush(tenant, batch);
         }
     }
-    if std::env::var_os("PULSESTREAM_BENCH_ACTIVE").is_none() {
-        store.seal_all().expect("seal");
-    }
+    let loaded = started.elapsed();
     let total: u64 = counts.values().sum();
+    if std::env::var_os("PULSESTREAM_BENCH_ACTIVE").is_none() {
+        let sealing = Instant::now();
+        store.seal_all().expect("seal");
+        let stats = store.stats();
+        let sealed: u64 = stats.tenants.iter().map(|t| t.sealed_bytes).sum();
+        let segments: u64 = stats.tenants.iter().map(|t| t.sealed_segments).sum();
+        eprintln!(
+            "appended in {loaded:.1?} ({:.0} events/s), sealed in {:.1?}: {segments} segments, \
+             {sealed} bytes, {:.2} bytes/event",
+            total as f64 / loaded.as_secs_f64(),
+            sealing.elapsed(),
+            sealed as f64 / total as f64
+        );
+    }
     let (top, top_n) = counts
         .iter()
         .max_by_key(|(_, n)| **n)
