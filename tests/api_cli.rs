@@ -232,6 +232,62 @@ fn check_reports_sound_store() {
 }
 
 #[test]
+fn check_names_a_damaged_segment_and_fails() {
+    use pulsestream_storage::{Event, Micros, Store, StoreConfig, TenantId};
+    use std::os::unix::fs::FileExt;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = StoreConfig::new(dir.path());
+    config.background = false;
+    let store = Store::open(config).expect("open store");
+    let tenant = TenantId::new("acme").expect("tenant");
+    let now = Micros::now();
+    let events: Vec<Event> = (0..200)
+        .map(|i| Event {
+            timestamp: Micros(now.0 - i * Micros::SECOND),
+            received_at: now,
+            event_type: "api_call".into(),
+            latency_ms: Some(i as f64),
+            ..Event::default()
+        })
+        .collect();
+    store.append(&tenant, &events).expect("append");
+    store.seal_all().expect("seal");
+    store.close().expect("close");
+    assert!(run(&["check"], dir.path()).status.success());
+
+    let segment = std::fs::read_dir(dir.path().join("tenants/acme"))
+        .expect("tenant dir")
+        .flat_map(|p| std::fs::read_dir(p.expect("partition").path()).expect("partition dir"))
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.extension().is_some_and(|x| x == "seg"))
+        .expect("a sealed segment");
+    // Byte 20 lies in the first column chunk, right after the 16-byte header.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&segment)
+        .expect("open segment");
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, 20).expect("read");
+    f.write_all_at(&[b[0] ^ 0xff], 20).expect("write");
+    drop(f);
+
+    let o = run(&["check"], dir.path());
+    assert!(!o.status.success(), "{o:?}");
+    let said = format!("{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+    let name = segment
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .to_string();
+    assert!(
+        said.contains(&name),
+        "check output should name {name}: {said}"
+    );
+}
+
+#[test]
 fn serve_prints_address_and_stops_gracefully_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = bin()
