@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::error::{Result, StorageError};
+
 /// Null in an integer column.
 pub const NULL_INT: i64 = i64::MIN;
 /// Null in a dictionary-coded string column.
@@ -126,6 +128,28 @@ impl Column {
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+    /// The values of `rows` (in that order, repeats allowed) as a new
+    /// column; a string column keeps sharing its dictionary. A row past the
+    /// end is `Invalid`, never a panic.
+    pub fn gather(&self, rows: &[u32]) -> Result<Column> {
+        fn pick<T: Copy>(vals: &[T], rows: &[u32]) -> Result<Vec<T>> {
+            rows.iter()
+                .map(|&r| {
+                    vals.get(r as usize).copied().ok_or_else(|| {
+                        StorageError::invalid("row", format!("{r} of {}", vals.len()))
+                    })
+                })
+                .collect()
+        }
+        Ok(match self {
+            Column::Int(v) => Column::Int(pick(v, rows)?),
+            Column::Float(v) => Column::Float(pick(v, rows)?),
+            Column::Str(s) => Column::Str(StrColumn {
+                dict: s.dict.clone(),
+                codes: pick(&s.codes, rows)?,
+            }),
+        })
     }
     /// A column of `rows` nulls of `kind` (an attribute absent from a block).
     pub fn nulls(kind: ColumnKind, rows: usize) -> Column {

@@ -6,7 +6,7 @@
 //! else, so it cannot tell (or care) where rows come from.
 
 use crate::column::{ColumnKey, ColumnSet, ColumnStats};
-use crate::error::Result;
+use crate::error::{Result, StorageError};
 use crate::rollup::Rollups;
 use crate::types::{Micros, TenantId};
 
@@ -39,6 +39,32 @@ pub trait ScanUnit: Send + Sync {
     /// Decodes the requested columns of one block. Checksums are verified;
     /// damage is `Err(Corrupted)` naming the segment.
     fn read(&self, block: usize, keys: &[ColumnKey]) -> Result<ColumnSet>;
+    /// Decodes the requested columns of just `rows` of one block: row `i`
+    /// of the result is `rows[i]` of the block (repeats allowed). The
+    /// default reads the whole block and gathers; units that can decode
+    /// less override it. A row past the block's end is an error.
+    fn read_rows(&self, block: usize, keys: &[ColumnKey], rows: &[u32]) -> Result<ColumnSet> {
+        let full = self.read(block, keys)?;
+        let mut columns = std::collections::HashMap::with_capacity(full.columns.len());
+        for (key, col) in &full.columns {
+            if col.len() != full.rows {
+                return Err(StorageError::corrupted(
+                    "column block",
+                    self.describe(),
+                    format!(
+                        "block {block}: column {key:?} has {} values for {} rows",
+                        col.len(),
+                        full.rows
+                    ),
+                ));
+            }
+            columns.insert(key.clone(), std::sync::Arc::new(col.gather(rows)?));
+        }
+        Ok(ColumnSet {
+            rows: rows.len(),
+            columns,
+        })
+    }
     /// Pre-aggregates, for sealed segments.
     fn rollups(&self) -> Result<Option<std::sync::Arc<Rollups>>>;
     /// A pre-aggregate of one whole block, for units that keep one (frozen

@@ -5,7 +5,7 @@
 //! the walk stops as soon as the heap is full and no remaining unit or block
 //! can hold a row newer than the oldest candidate. Only the filter's
 //! columns (plus timestamp and sequence) are decoded while searching; every
-//! column is decoded afterwards, once, for just the blocks holding winners.
+//! column is decoded afterwards, once, for just the winning rows.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -153,7 +153,7 @@ pub fn search(units: &[Arc<dyn ScanUnit>], req: &SearchRequest) -> Result<Search
         }
     }
 
-    // Phase 2: decode every column of just the blocks holding winners. The
+    // Phase 2: decode every column of just the winning rows. The
     // extra candidate only says that another page exists.
     let mut winners: Vec<Candidate> = best.heap.into_iter().map(|c| c.0).collect();
     winners.sort_by_key(|c| Reverse(c.id));
@@ -171,12 +171,11 @@ pub fn search(units: &[Arc<dyn ScanUnit>], req: &SearchRequest) -> Result<Search
         let unit = order[group[0].unit];
         let mut keys = ColumnKey::CORE.to_vec();
         keys.extend(unit.attribute_keys());
-        let cols = unit.read(group[0].block, &keys)?;
+        // Only the winners' rows: row `i` of `cols` is `group[i]`.
+        let rows: Vec<u32> = group.iter().map(|c| c.row).collect();
+        let cols = unit.read_rows(group[0].block, &keys, &rows)?;
         check_shape(unit.as_ref(), group[0].block, &cols)?;
-        Ok(group
-            .iter()
-            .map(|c| rebuild(&cols, &keys, c.row as usize))
-            .collect())
+        Ok((0..group.len()).map(|i| rebuild(&cols, &keys, i)).collect())
     };
     // Decoding every column of a block is the dearest step of a search;
     // winners usually span a few blocks, decoded side by side.

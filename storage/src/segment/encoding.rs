@@ -840,6 +840,200 @@ pub fn decode_str(enc: u8, data: &[u8], rows: usize) -> Result<StrColumn> {
     Ok(col)
 }
 
+// ---------- selected rows of a string chunk ----------
+
+/// Where each selected row sits in row order: `(row, index into selected)`
+/// sorted by row, so one forward walk over a chunk finds them all.
+fn walk_order(selected: &[u32]) -> Vec<(u32, usize)> {
+    let mut order: Vec<(u32, usize)> = selected.iter().copied().zip(0..).collect();
+    order.sort_unstable();
+    order
+}
+
+/// A string column of just `selected` rows; `put(i, s)` fills output row
+/// `i`, unfilled rows are null.
+struct Picked {
+    dict: Vec<String>,
+    codes: Vec<u32>,
+}
+
+impl Picked {
+    fn new(n: usize) -> Picked {
+        Picked {
+            dict: Vec::with_capacity(n),
+            codes: vec![NULL_CODE; n],
+        }
+    }
+    fn put(&mut self, i: usize, s: String) {
+        self.codes[i] = self.dict.len() as u32;
+        self.dict.push(s);
+    }
+    fn finish(self) -> StrColumn {
+        StrColumn {
+            dict: Arc::new(self.dict),
+            codes: self.codes,
+        }
+    }
+}
+
+/// Dictionary chunk: entries are checked as `&str` and only the entries
+/// the selected rows use are copied out. Every code is still checked.
+fn decode_dict_rows(r: &mut Reader<'_>, rows: usize, selected: &[u32]) -> Result<StrColumn> {
+    let n = r.len_prefix("dictionary size")?;
+    let mut entries: Vec<&str> = Vec::with_capacity(n);
+    for _ in 0..n {
+        entries.push(r.str("dictionary entry")?);
+    }
+    let at = r.position();
+    let codes = read_int_values(r, rows)?;
+    if codes.iter().any(|&c| c < 0 || c > n as i64) {
+        return Err(decode_err("string code", at));
+    }
+    let mut dict: Vec<String> = Vec::new();
+    let mut remap: HashMap<i64, u32> = HashMap::new();
+    let mut out = Vec::with_capacity(selected.len());
+    for &row in selected {
+        let c = codes[row as usize];
+        if c == 0 {
+            out.push(NULL_CODE);
+            continue;
+        }
+        let code = *remap.entry(c).or_insert_with(|| {
+            dict.push(entries[(c - 1) as usize].to_owned());
+            (dict.len() - 1) as u32
+        });
+        out.push(code);
+    }
+    Ok(StrColumn {
+        dict: Arc::new(dict),
+        codes: out,
+    })
+}
+
+/// Per-row strings (plain, or variable-length hex): every length and (for
+/// plain) every value's UTF-8 is checked in place; only selected rows are
+/// turned into `String`s.
+fn decode_per_row_rows(
+    r: &mut Reader<'_>,
+    rows: usize,
+    hex: bool,
+    selected: &[u32],
+) -> Result<StrColumn> {
+    let order = walk_order(selected);
+    let mut next = order.iter().peekable();
+    let mut out = Picked::new(selected.len());
+    for row in 0..rows {
+        let at = r.position();
+        let n = r.uvarint("string length")?;
+        if n == 0 {
+            while next.next_if(|(s, _)| *s as usize == row).is_some() {}
+            continue;
+        }
+        let len = usize::try_from(n - 1).map_err(|_| decode_err("string length", at))?;
+        let bytes = r.take(len, "string bytes")?;
+        let text = if hex {
+            None
+        } else {
+            Some(std::str::from_utf8(bytes).map_err(|_| decode_err("string bytes", at))?)
+        };
+        while let Some(&(_, i)) = next.next_if(|(s, _)| *s as usize == row) {
+            out.put(i, text.map_or_else(|| hex_string(bytes), str::to_owned));
+        }
+    }
+    Ok(out.finish())
+}
+
+/// Hex chunk: fixed-width values are sliced out directly by their rank
+/// among the non-null rows.
+fn decode_hex_rows(r: &mut Reader<'_>, rows: usize, selected: &[u32]) -> Result<StrColumn> {
+    let at = r.position();
+    let fixed = r.uvarint("hex width")?;
+    if fixed == 0 {
+        return decode_per_row_rows(r, rows, true, selected);
+    }
+    let len = usize::try_from(fixed - 1).map_err(|_| decode_err("hex width", at))?;
+    let flags = read_nulls(r, rows)?;
+    let present = flags.iter().filter(|&&f| !f).count();
+    let total = present
+        .checked_mul(len)
+        .ok_or_else(|| decode_err("hex bytes", r.position()))?;
+    let bytes = r.take(total, "hex bytes")?;
+    let mut rank = Vec::with_capacity(rows);
+    let mut seen = 0usize;
+    for &null in &flags {
+        rank.push(seen);
+        seen += usize::from(!null);
+    }
+    let mut out = Picked::new(selected.len());
+    for (i, &row) in selected.iter().enumerate() {
+        let row = row as usize;
+        if !flags[row] {
+            let start = rank[row] * len;
+            out.put(i, hex_string(&bytes[start..start + len]));
+        }
+    }
+    Ok(out.finish())
+}
+
+/// Numbered strings: the int stream is decoded (cheap) and every number
+/// checked as the full decoder does; only selected rows are formatted.
+fn decode_numbered_rows(r: &mut Reader<'_>, rows: usize, selected: &[u32]) -> Result<StrColumn> {
+    let prefix = r.str("number prefix")?;
+    let at = r.position();
+    let width = r.uvarint("number width")?;
+    if width > MAX_NUM_DIGITS as u64 {
+        return Err(decode_err("number width", at));
+    }
+    let width = width as usize;
+    let flags = read_nulls(r, rows)?;
+    let n = flags.iter().filter(|&&f| !f).count();
+    let nums = read_int_values(r, n)?;
+    // The full decoder refuses negatives and numbers wider than the width
+    // (or than MAX_NUM_DIGITS when unpadded): the same bound here.
+    let digits = if width > 0 { width } else { MAX_NUM_DIGITS };
+    let bound = 10i64.pow(digits as u32);
+    if nums.iter().any(|&v| v < 0 || v >= bound) {
+        return Err(decode_err("numbered string", r.position()));
+    }
+    let mut rank = Vec::with_capacity(rows);
+    let mut seen = 0usize;
+    for &null in &flags {
+        rank.push(seen);
+        seen += usize::from(!null);
+    }
+    let mut out = Picked::new(selected.len());
+    for (i, &row) in selected.iter().enumerate() {
+        let row = row as usize;
+        if !flags[row] {
+            let v = nums[rank[row]];
+            out.put(i, format!("{prefix}{v:0width$}"));
+        }
+    }
+    Ok(out.finish())
+}
+
+/// Decodes just `selected` rows (in that order, repeats allowed) of a
+/// string chunk of `rows` rows: the same checks as `decode_str` (so a chunk
+/// that one refuses, the other refuses too), but only the selected values
+/// become `String`s. A selected row past `rows` is `Invalid`.
+pub fn decode_str_rows(enc: u8, data: &[u8], rows: usize, selected: &[u32]) -> Result<StrColumn> {
+    if let Some(&bad) = selected.iter().find(|&&s| s as usize >= rows) {
+        return Err(StorageError::invalid("row", format!("{bad} of {rows}")));
+    }
+    let mut r = Reader::new(data);
+    let col = match enc {
+        ENC_STR_DICT => decode_dict_rows(&mut r, rows, selected)?,
+        ENC_STR_PLAIN => decode_per_row_rows(&mut r, rows, false, selected)?,
+        ENC_STR_HEX => decode_hex_rows(&mut r, rows, selected)?,
+        ENC_STR_NUM => decode_numbered_rows(&mut r, rows, selected)?,
+        _ => return Err(decode_err("string encoding", 0)),
+    };
+    if !r.is_empty() {
+        return Err(decode_err("trailing bytes in string chunk", r.position()));
+    }
+    Ok(col)
+}
+
 /// Decodes a chunk into a `Column` of the given kind.
 pub fn decode_column(
     kind: crate::column::ColumnKind,
@@ -964,6 +1158,103 @@ mod tests {
         let c = encode_int(&[1, 2], Some(&[0, 0]));
         let rel = c.iter().find(|(e, _)| *e == ENC_INT_REL_TS).unwrap();
         assert!(decode_int(ENC_INT_REL_TS, &rel.1, 2, None).is_err());
+    }
+
+    /// `decode_str_rows` must give the values of `decode_str` at `sel`.
+    fn rows_match_full_decode(enc: u8, bytes: &[u8], rows: usize, sel: &[u32]) {
+        let full = decode_str(enc, bytes, rows).unwrap();
+        let part = decode_str_rows(enc, bytes, rows, sel).unwrap();
+        assert_eq!(part.codes.len(), sel.len());
+        for (i, &r) in sel.iter().enumerate() {
+            assert_eq!(part.get(i), full.get(r as usize), "encoding {enc} row {r}");
+        }
+    }
+
+    #[test]
+    fn selected_rows_of_every_string_encoding() {
+        let vals: Vec<Option<String>> = (0..300u32)
+            .map(|i| match i % 7 {
+                0 => None,
+                _ => Some(format!("{:08x}", i.wrapping_mul(2_654_435_761))),
+            })
+            .collect();
+        let varied: Vec<Option<String>> = (0..300u32)
+            .map(|i| (i % 5 != 0).then(|| "ab".repeat(1 + (i % 4) as usize)))
+            .collect();
+        let users: Vec<Option<String>> = (0..300u32)
+            .map(|i| (i % 9 != 0).then(|| format!("u-{:05}", i * 37 % 1000)))
+            .collect();
+        let sel = [299u32, 0, 7, 7, 150, 1, 298, 14];
+        let mut seen = Vec::new();
+        for col in [&vals, &varied, &users] {
+            let refs: Vec<Option<&str>> = col.iter().map(|v| v.as_deref()).collect();
+            for (enc, bytes) in encode_str(&refs) {
+                seen.push((enc, bytes.first().copied()));
+                rows_match_full_decode(enc, &bytes, col.len(), &sel);
+                rows_match_full_decode(enc, &bytes, col.len(), &[]);
+                assert!(matches!(
+                    decode_str_rows(enc, &bytes, col.len(), &[300]),
+                    Err(StorageError::Invalid { .. })
+                ));
+            }
+        }
+        for enc in [ENC_STR_DICT, ENC_STR_PLAIN, ENC_STR_NUM] {
+            assert!(seen.iter().any(|(e, _)| *e == enc), "no {enc}");
+        }
+        // Hex both fixed-width (first byte L + 1) and per row (0).
+        assert!(seen.contains(&(ENC_STR_HEX, Some(0))));
+        assert!(
+            seen.iter()
+                .any(|(e, b)| *e == ENC_STR_HEX && b.is_some_and(|b| b > 0))
+        );
+        // Same refusals as the full decoder.
+        assert!(decode_str_rows(ENC_STR_DICT, &[1, 1, b'a', METHOD_PLAIN, 4], 1, &[0]).is_err());
+        assert!(decode_str_rows(ENC_STR_DICT, &[1, 1, b'a', METHOD_PLAIN, 2, 0], 1, &[0]).is_err());
+        assert!(decode_str_rows(9, &[], 0, &[]).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn selected_rows_equal_the_full_decode(
+            vals in prop::collection::vec(
+                prop::option::of(prop_oneof![".{0,12}", "[0-9a-f]{0,8}", "[0-9a-f]{6}",
+                                             "u-[0-9]{1,6}", "u-[0-9]{4}", Just("x".to_string())]),
+                1..80),
+            picks in prop::collection::vec(any::<u32>(), 0..20)) {
+            let refs: Vec<Option<&str>> = vals.iter().map(|v| v.as_deref()).collect();
+            let sel: Vec<u32> = picks.iter().map(|p| p % vals.len() as u32).collect();
+            for (enc, bytes) in encode_str(&refs) {
+                rows_match_full_decode(enc, &bytes, vals.len(), &sel);
+            }
+        }
+
+        #[test]
+        fn damaged_string_chunks_fail_alike(
+            vals in prop::collection::vec(
+                prop::option::of(prop_oneof![".{0,6}", "[0-9a-f]{4}", "u-[0-9]{3}"]), 1..30),
+            at in any::<usize>(), flip in 1u8..=255, cut in any::<bool>()) {
+            let refs: Vec<Option<&str>> = vals.iter().map(|v| v.as_deref()).collect();
+            let all: Vec<u32> = (0..vals.len() as u32).collect();
+            for (enc, mut bytes) in encode_str(&refs) {
+                if bytes.is_empty() {
+                    continue;
+                }
+                let i = at % bytes.len();
+                if cut {
+                    bytes.truncate(i);
+                } else {
+                    bytes[i] ^= flip;
+                }
+                let full = decode_str(enc, &bytes, vals.len());
+                let part = decode_str_rows(enc, &bytes, vals.len(), &all);
+                prop_assert_eq!(full.is_ok(), part.is_ok(), "encoding {}", enc);
+                if let (Ok(f), Ok(p)) = (full, part) {
+                    for r in 0..vals.len() {
+                        prop_assert_eq!(f.get(r), p.get(r));
+                    }
+                }
+            }
+        }
     }
 
     proptest! {

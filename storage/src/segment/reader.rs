@@ -21,7 +21,7 @@ use super::format::{
     TRAILER_LEN, Trailer,
 };
 use super::rollup_build::decode_rollups;
-use crate::column::{Column, ColumnKey, ColumnSet, ColumnStats};
+use crate::column::{Column, ColumnKey, ColumnKind, ColumnSet, ColumnStats};
 use crate::error::{Result, StorageError};
 use crate::rollup::Rollups;
 use crate::scan::ScanUnit;
@@ -75,6 +75,9 @@ pub struct SegmentLayout {
     /// Header, footer and trailer.
     pub overhead: u64,
 }
+
+/// A checked, decompressed chunk: its encoding and raw bytes.
+type RawChunk = (u8, Vec<u8>);
 
 /// An open sealed segment; a `ScanUnit` for the query engine.
 pub struct SegmentReader {
@@ -309,26 +312,86 @@ impl SegmentReader {
         )
     }
 
-    /// Decodes one column of one block.
-    fn read_column(&self, block: usize, key: &ColumnKey, ts: Option<&[i64]>) -> Result<Column> {
+    /// Fetches, checks and decompresses one column chunk of one block:
+    /// the block's row count and, unless the column is absent there, the
+    /// chunk's encoding and raw bytes.
+    fn load_chunk(&self, block: usize, key: &ColumnKey) -> Result<(usize, Option<RawChunk>)> {
         let b = self.footer.blocks.get(block).ok_or_else(|| {
             StorageError::invalid("block", format!("{block} of {}", self.footer.blocks.len()))
         })?;
         let rows = b.rows as usize;
         let Some(&c) = self.index.get(key) else {
-            return Ok(Column::nulls(key.kind(), rows));
+            return Ok((rows, None));
         };
         let chunk = &b.chunks[c];
         if chunk.encoding == ENC_ABSENT {
-            return Ok(Column::nulls(key.kind(), rows));
+            return Ok((rows, None));
         }
         let stored = self
             .source
             .read_at(chunk.at.offset, chunk.at.len as usize, &self.path)?;
         let raw = unpack(&stored, &chunk.at)
             .map_err(|d| self.corrupted("segment chunk", block, key, d))?;
-        encoding::decode_column(key.kind(), chunk.encoding, &raw, rows, ts)
+        Ok((rows, Some((chunk.encoding, raw))))
+    }
+
+    /// Decodes one column of one block.
+    fn read_column(&self, block: usize, key: &ColumnKey, ts: Option<&[i64]>) -> Result<Column> {
+        let (rows, chunk) = self.load_chunk(block, key)?;
+        let Some((enc, raw)) = chunk else {
+            return Ok(Column::nulls(key.kind(), rows));
+        };
+        encoding::decode_column(key.kind(), enc, &raw, rows, ts)
             .map_err(|e| self.corrupted("segment chunk", block, key, e.to_string()))
+    }
+
+    /// Decodes `sel` rows of one column of one block: string chunks decode
+    /// only those rows, numeric ones (cheap) decode fully, then gather.
+    fn read_column_rows(
+        &self,
+        block: usize,
+        key: &ColumnKey,
+        ts: Option<&[i64]>,
+        sel: &[u32],
+    ) -> Result<Column> {
+        if key.kind() != ColumnKind::Str {
+            return self.read_column(block, key, ts)?.gather(sel);
+        }
+        let (rows, chunk) = self.load_chunk(block, key)?;
+        let Some((enc, raw)) = chunk else {
+            return Ok(Column::nulls(key.kind(), sel.len()));
+        };
+        encoding::decode_str_rows(enc, &raw, rows, sel)
+            .map(Column::Str)
+            .map_err(|e| self.corrupted("segment chunk", block, key, e.to_string()))
+    }
+
+    /// The block's timestamps when `keys` asks for received_at stored
+    /// relative to them (it cannot be decoded without them).
+    fn timestamps_for(&self, block: usize, keys: &[ColumnKey]) -> Result<Option<Arc<Column>>> {
+        let needs_ts = keys.contains(&ColumnKey::ReceivedAt)
+            && self.index.get(&ColumnKey::ReceivedAt).is_some_and(|&c| {
+                self.footer.blocks[block].chunks[c].encoding == encoding::ENC_INT_REL_TS
+            });
+        if !needs_ts {
+            return Ok(None);
+        }
+        Ok(Some(Arc::new(self.read_column(
+            block,
+            &ColumnKey::Timestamp,
+            None,
+        )?)))
+    }
+
+    /// Rows of `block`, or `Invalid` when there is no such block.
+    fn checked_block_rows(&self, block: usize) -> Result<usize> {
+        self.footer
+            .blocks
+            .get(block)
+            .map(|b| b.rows as usize)
+            .ok_or_else(|| {
+                StorageError::invalid("block", format!("{block} of {}", self.footer.blocks.len()))
+            })
     }
 
     /// Reads and decodes the rollup section (no caching); `None` when the
@@ -421,29 +484,10 @@ impl ScanUnit for SegmentReader {
         true
     }
     fn read(&self, block: usize, keys: &[ColumnKey]) -> Result<ColumnSet> {
-        let rows = self
-            .footer
-            .blocks
-            .get(block)
-            .ok_or_else(|| {
-                StorageError::invalid("block", format!("{block} of {}", self.footer.blocks.len()))
-            })?
-            .rows as usize;
+        let rows = self.checked_block_rows(block)?;
         // received_at is stored relative to the timestamp, so it may need
         // the block's timestamps too.
-        let needs_ts = keys.contains(&ColumnKey::ReceivedAt)
-            && self.index.get(&ColumnKey::ReceivedAt).is_some_and(|&c| {
-                self.footer.blocks[block].chunks[c].encoding == encoding::ENC_INT_REL_TS
-            });
-        let ts_col = if needs_ts {
-            Some(Arc::new(self.read_column(
-                block,
-                &ColumnKey::Timestamp,
-                None,
-            )?))
-        } else {
-            None
-        };
+        let ts_col = self.timestamps_for(block, keys)?;
         let ts = match ts_col.as_deref() {
             Some(Column::Int(v)) => Some(v.as_slice()),
             _ => None,
@@ -461,6 +505,35 @@ impl ScanUnit for SegmentReader {
                 _ => Arc::new(self.read_column(block, key, ts)?),
             };
             set.columns.insert(key.clone(), col);
+        }
+        Ok(set)
+    }
+    fn read_rows(&self, block: usize, keys: &[ColumnKey], rows: &[u32]) -> Result<ColumnSet> {
+        let block_rows = self.checked_block_rows(block)?;
+        if let Some(&bad) = rows.iter().find(|&&r| r as usize >= block_rows) {
+            return Err(StorageError::invalid(
+                "row",
+                format!("{bad} of {block_rows} in block {block}"),
+            ));
+        }
+        let ts_col = self.timestamps_for(block, keys)?;
+        let ts = match ts_col.as_deref() {
+            Some(Column::Int(v)) => Some(v.as_slice()),
+            _ => None,
+        };
+        let mut set = ColumnSet {
+            rows: rows.len(),
+            columns: HashMap::with_capacity(keys.len()),
+        };
+        for key in keys {
+            if set.columns.contains_key(key) {
+                continue;
+            }
+            let col = match (key, &ts_col) {
+                (ColumnKey::Timestamp, Some(t)) => t.gather(rows)?,
+                _ => self.read_column_rows(block, key, ts, rows)?,
+            };
+            set.columns.insert(key.clone(), Arc::new(col));
         }
         Ok(set)
     }

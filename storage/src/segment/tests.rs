@@ -643,3 +643,136 @@ fn a_block_larger_than_the_ranking_sample_round_trips() {
     assert_eq!(r.block_count(), 1);
     assert_eq!(read_rows(&r), sorted(&rows));
 }
+
+/// One value of a decoded column, comparable across dictionaries.
+#[derive(Debug, PartialEq)]
+enum Val {
+    Int(i64),
+    Float(u64),
+    Str(Option<String>),
+}
+
+fn values(col: &Column) -> Vec<Val> {
+    match col {
+        Column::Int(v) => v.iter().map(|&x| Val::Int(x)).collect(),
+        Column::Float(v) => v.iter().map(|x| Val::Float(x.to_bits())).collect(),
+        Column::Str(s) => (0..s.codes.len())
+            .map(|i| Val::Str(s.get(i).map(str::to_owned)))
+            .collect(),
+    }
+}
+
+/// Rows whose string columns take every string encoding: fixed-width hex
+/// trace ids, numbered user ids, dictionary services, plain messages and
+/// variable-width hex in an attribute; all with nulls.
+fn mixed_string_rows(n: i64) -> Vec<Row> {
+    let mut rows = sample_rows(n, true);
+    for (i, r) in rows.iter_mut().enumerate() {
+        let i = i as u64;
+        r.user =
+            (!i.is_multiple_of(6)).then(|| format!("user-{:06}", i.wrapping_mul(7919) % 1_000_000));
+        r.message = (!i.is_multiple_of(3)).then(|| format!("request {i} took {} ms", i * 31 % 997));
+        let bytes = 1 + i % 4;
+        let hash = i.wrapping_mul(2_654_435_761) & ((1u64 << (8 * bytes)) - 1);
+        r.tier = (!i.is_multiple_of(4)).then(|| format!("{hash:0w$x}", w = 2 * bytes as usize));
+    }
+    rows
+}
+
+#[test]
+fn read_rows_equals_read_then_gather_for_every_string_encoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = write(dir.path(), &mixed_string_rows(3000), 700);
+    let r = SegmentReader::open(&path, SegmentId(7)).unwrap();
+    let keys = all_keys(&r);
+    // Every string encoding is in use somewhere (else the test proves less).
+    let footer = r.footer();
+    let mut encodings: Vec<u8> = footer
+        .blocks
+        .iter()
+        .flat_map(|b| b.chunks.iter().map(|c| c.encoding))
+        .collect();
+    encodings.sort_unstable();
+    encodings.dedup();
+    for enc in [
+        super::encoding::ENC_STR_DICT,
+        super::encoding::ENC_STR_PLAIN,
+        super::encoding::ENC_STR_HEX,
+        super::encoding::ENC_STR_NUM,
+    ] {
+        assert!(
+            encodings.contains(&enc),
+            "encoding {enc} unused: {encodings:?}"
+        );
+    }
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..40 {
+        let block = (next() % r.block_count() as u64) as usize;
+        let rows = r.block_rows(block) as u64;
+        let picks: Vec<u32> = (0..next() % 60).map(|_| (next() % rows) as u32).collect();
+        // A random subset of the keys, sometimes with received_at but not
+        // the timestamp it is stored relative to.
+        let want: Vec<ColumnKey> = keys.iter().filter(|_| next() % 3 != 0).cloned().collect();
+        let full = r.read(block, &want).unwrap();
+        let part = r.read_rows(block, &want, &picks).unwrap();
+        assert_eq!(part.rows, picks.len());
+        assert_eq!(part.columns.len(), full.columns.len());
+        for key in &want {
+            let expect = full.get(key).unwrap().gather(&picks).unwrap();
+            let got = part.get(key).unwrap();
+            assert_eq!(values(got), values(&expect), "block {block} {key:?}");
+        }
+    }
+    // A key the segment never saw reads as nulls of the selected length.
+    let absent = ColumnKey::AttrStr("never".into());
+    let set = r
+        .read_rows(0, std::slice::from_ref(&absent), &[1, 2])
+        .unwrap();
+    assert_eq!(
+        values(set.get(&absent).unwrap()),
+        [Val::Str(None), Val::Str(None)]
+    );
+    // Rows or blocks that do not exist are refused.
+    let past = r.block_rows(0) as u32;
+    assert!(matches!(
+        r.read_rows(0, &keys, &[0, past]),
+        Err(StorageError::Invalid { .. })
+    ));
+    assert!(matches!(
+        r.read_rows(r.block_count(), &keys, &[0]),
+        Err(StorageError::Invalid { .. })
+    ));
+}
+
+#[test]
+fn read_rows_of_a_damaged_chunk_is_corrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = write(dir.path(), &mixed_string_rows(600), 200);
+    let clean = std::fs::read(&path).unwrap();
+    let (keys, footer) = {
+        let r = SegmentReader::open(&path, SegmentId(7)).unwrap();
+        (all_keys(&r), r.footer().clone())
+    };
+    for (c, key) in keys.iter().enumerate() {
+        let chunk = &footer.blocks[1].chunks[c];
+        if chunk.at.len == 0 {
+            continue;
+        }
+        let mut bytes = clean.clone();
+        bytes[(chunk.at.offset + u64::from(chunk.at.len) / 2) as usize] ^= 0x40;
+        let r = SegmentReader::from_bytes(bytes, &path, SegmentId(7)).unwrap();
+        match r.read_rows(1, std::slice::from_ref(key), &[3, 0, 3]) {
+            Err(StorageError::Corrupted { location, .. }) => {
+                assert!(location.contains("block 1"), "{location}")
+            }
+            other => panic!("{key:?}: {other:?}"),
+        }
+        r.read_rows(0, &keys, &[5, 1]).unwrap();
+    }
+}
