@@ -779,17 +779,40 @@ fn decode_hex(r: &mut Reader<'_>, rows: usize) -> Result<StrColumn> {
     Ok(out.finish())
 }
 
-fn decode_numbered(r: &mut Reader<'_>, rows: usize) -> Result<StrColumn> {
+/// The parts of a numbered-string chunk: prefix, digit width (0 = no zero
+/// padding), per-row null flags and the numbers of the non-null rows.
+struct NumberedChunk<'a> {
+    prefix: &'a str,
+    width: usize,
+    flags: Vec<bool>,
+    nums: Vec<i64>,
+}
+
+fn read_numbered<'a>(r: &mut Reader<'a>, rows: usize) -> Result<NumberedChunk<'a>> {
     let prefix = r.str("number prefix")?;
     let at = r.position();
     let width = r.uvarint("number width")?;
     if width > MAX_NUM_DIGITS as u64 {
         return Err(decode_err("number width", at));
     }
-    let width = width as usize;
     let flags = read_nulls(r, rows)?;
     let n = flags.iter().filter(|&&f| !f).count();
     let nums = read_int_values(r, n)?;
+    Ok(NumberedChunk {
+        prefix,
+        width: width as usize,
+        flags,
+        nums,
+    })
+}
+
+fn decode_numbered(r: &mut Reader<'_>, rows: usize) -> Result<StrColumn> {
+    let NumberedChunk {
+        prefix,
+        width,
+        flags,
+        nums,
+    } = read_numbered(r, rows)?;
     // Numbered values repeat (user ids): one string per distinct number.
     let mut dict: Vec<String> = Vec::new();
     let mut seen: HashMap<i64, u32> = HashMap::new();
@@ -978,16 +1001,12 @@ fn decode_hex_rows(r: &mut Reader<'_>, rows: usize, selected: &[u32]) -> Result<
 /// Numbered strings: the int stream is decoded (cheap) and every number
 /// checked as the full decoder does; only selected rows are formatted.
 fn decode_numbered_rows(r: &mut Reader<'_>, rows: usize, selected: &[u32]) -> Result<StrColumn> {
-    let prefix = r.str("number prefix")?;
-    let at = r.position();
-    let width = r.uvarint("number width")?;
-    if width > MAX_NUM_DIGITS as u64 {
-        return Err(decode_err("number width", at));
-    }
-    let width = width as usize;
-    let flags = read_nulls(r, rows)?;
-    let n = flags.iter().filter(|&&f| !f).count();
-    let nums = read_int_values(r, n)?;
+    let NumberedChunk {
+        prefix,
+        width,
+        flags,
+        nums,
+    } = read_numbered(r, rows)?;
     // The full decoder refuses negatives and numbers wider than the width
     // (or than MAX_NUM_DIGITS when unpadded): the same bound here.
     let digits = if width > 0 { width } else { MAX_NUM_DIGITS };
