@@ -981,12 +981,7 @@ fn decode_hex_rows(r: &mut Reader<'_>, rows: usize, selected: &[u32]) -> Result<
         .checked_mul(len)
         .ok_or_else(|| decode_err("hex bytes", r.position()))?;
     let bytes = r.take(total, "hex bytes")?;
-    let mut rank = Vec::with_capacity(rows);
-    let mut seen = 0usize;
-    for &null in &flags {
-        rank.push(seen);
-        seen += usize::from(!null);
-    }
+    let rank = present_ranks(&flags);
     let mut out = Picked::new(selected.len());
     for (i, &row) in selected.iter().enumerate() {
         let row = row as usize;
@@ -996,6 +991,20 @@ fn decode_hex_rows(r: &mut Reader<'_>, rows: usize, selected: &[u32]) -> Result<
         }
     }
     Ok(out.finish())
+}
+
+/// For each row, how many non-null rows precede it: the index of its value
+/// in a stream that stores only the non-null values.
+fn present_ranks(null_flags: &[bool]) -> Vec<usize> {
+    let mut seen = 0usize;
+    null_flags
+        .iter()
+        .map(|&null| {
+            let rank = seen;
+            seen += usize::from(!null);
+            rank
+        })
+        .collect()
 }
 
 /// Numbered strings: the int stream is decoded (cheap) and every number
@@ -1014,12 +1023,7 @@ fn decode_numbered_rows(r: &mut Reader<'_>, rows: usize, selected: &[u32]) -> Re
     if nums.iter().any(|&v| v < 0 || v >= bound) {
         return Err(decode_err("numbered string", r.position()));
     }
-    let mut rank = Vec::with_capacity(rows);
-    let mut seen = 0usize;
-    for &null in &flags {
-        rank.push(seen);
-        seen += usize::from(!null);
-    }
+    let rank = present_ranks(&flags);
     let mut out = Picked::new(selected.len());
     for (i, &row) in selected.iter().enumerate() {
         let row = row as usize;
