@@ -190,6 +190,7 @@ fn main() {
     let opts = WriteOptions {
         block_rows: 1 << 16,
         zstd_level: level,
+        threads: pulsestream_storage::segment::default_threads(),
     };
     let sets: Vec<((String, i64), ColumnSet)> =
         groups.into_iter().map(|(k, b)| (k, b.finish())).collect();

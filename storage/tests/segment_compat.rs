@@ -152,6 +152,7 @@ fn write_v1_fixture() {
     let opts = WriteOptions {
         block_rows: 128,
         zstd_level: 3,
+        threads: 1,
     };
     let tenant = TenantId::new("t001").unwrap();
     write_segment(

@@ -28,6 +28,9 @@ pub struct WriteOptions {
     pub block_rows: usize,
     /// zstd level applied to every column chunk.
     pub zstd_level: i32,
+    /// Threads encoding columns at once (at least one). The file is the
+    /// same whatever the number.
+    pub threads: usize,
 }
 
 /// What a written segment holds, for the catalog.
@@ -51,8 +54,15 @@ impl WriteOptions {
         WriteOptions {
             block_rows: c.block_rows,
             zstd_level: c.zstd_level,
+            threads: default_threads(),
         }
     }
+}
+
+/// Encoding threads for a segment: the machine's cores, up to four (a
+/// segment has about twenty columns; more threads mostly contend).
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4))
 }
 
 #[cfg(test)]

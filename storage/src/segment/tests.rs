@@ -184,6 +184,7 @@ fn opts(block_rows: usize) -> WriteOptions {
     WriteOptions {
         block_rows,
         zstd_level: 3,
+        threads: 2,
     }
 }
 
@@ -323,6 +324,54 @@ fn a_chunk_without_an_attribute_reads_it_as_null() {
     let (path, _) = write(dir.path(), &rows, 1000);
     let r = SegmentReader::open(&path, SegmentId(7)).unwrap();
     assert_eq!(read_rows(&r), sorted(&rows));
+}
+
+#[test]
+fn the_file_does_not_depend_on_the_number_of_encoding_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = sample_rows(5000, true);
+    // Interleaved chunks, one without attributes, many blocks.
+    let chunks: Vec<ColumnSet> = (0..4)
+        .map(|c| {
+            let mine: Vec<Row> = rows.iter().skip(c).step_by(4).cloned().collect();
+            let mut cs = to_columns(&mine);
+            if c == 3 {
+                cs.columns.retain(|k, _| ColumnKey::CORE.contains(k));
+            }
+            cs
+        })
+        .collect();
+    let bytes: Vec<Vec<u8>> = [1, 2, 5]
+        .iter()
+        .map(|&threads| {
+            let path = dir.path().join(format!("t{threads}.seg"));
+            let o = WriteOptions {
+                threads,
+                ..opts(700)
+            };
+            write_segment(
+                &path,
+                SegmentId(7),
+                &tenant(),
+                PartitionStart(Micros(0)),
+                &chunks,
+                &o,
+            )
+            .unwrap();
+            std::fs::read(&path).unwrap()
+        })
+        .collect();
+    assert_eq!(bytes[0], bytes[1]);
+    assert_eq!(bytes[0], bytes[2]);
+    let path = dir.path().join("t2.seg");
+    let r = SegmentReader::open(&path, SegmentId(7)).unwrap();
+    assert_eq!(r.block_count(), 5000usize.div_ceil(700));
+    assert_eq!(verify_segment(&path).unwrap(), r.block_count() as u64);
+    let mut expect = rows.clone();
+    for r in expect.iter_mut().skip(3).step_by(4) {
+        (r.tier, r.items, r.retry) = (None, None, None);
+    }
+    assert_eq!(read_rows(&r), sorted(&expect));
 }
 
 fn expected_stats(vals: &[Option<i64>]) -> ColumnStats {

@@ -4,6 +4,9 @@
 //! atomically (temporary name, fsync, rename, directory fsync).
 
 use std::collections::{BTreeSet, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crossbeam::channel;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -15,7 +18,7 @@ use super::format::{
 };
 use super::rollup_build::{RollupBuilder, RollupRow, encode_rollups};
 use super::{SegmentSummary, WriteOptions};
-use crate::column::{Column, ColumnKey, ColumnKind, ColumnSet, NULL_CODE, NULL_INT};
+use crate::column::{Column, ColumnKey, ColumnKind, ColumnSet, NULL_CODE, NULL_INT, StrColumn};
 use crate::error::{Result, StorageError};
 use crate::event::Method;
 use crate::types::{Micros, PartitionStart, SegmentId, TenantId};
@@ -61,6 +64,62 @@ enum Gathered<'a> {
     Int(Vec<i64>),
     Float(Vec<f64>),
     Str(Vec<Option<&'a str>>),
+}
+
+/// One column of every input row, laid out flat in input order (chunk
+/// after chunk), so that gathering a block in sorted order is one indexed
+/// load per row instead of a per-row lookup of the chunk's column.
+enum Flat<'a> {
+    Int(Vec<i64>),
+    Float(Vec<f64>),
+    Str(Vec<Option<&'a str>>),
+}
+
+impl<'a> Flat<'a> {
+    /// A chunk lacking the column contributes nulls.
+    fn build(chunks: &'a [ColumnSet], key: &ColumnKey, total: usize) -> Flat<'a> {
+        match key.kind() {
+            ColumnKind::Int => {
+                let mut v = Vec::with_capacity(total);
+                for cs in chunks {
+                    match cs.get(key) {
+                        Some(Column::Int(c)) => v.extend_from_slice(c),
+                        _ => v.resize(v.len() + cs.rows, NULL_INT),
+                    }
+                }
+                Flat::Int(v)
+            }
+            ColumnKind::Float => {
+                let mut v = Vec::with_capacity(total);
+                for cs in chunks {
+                    match cs.get(key) {
+                        Some(Column::Float(c)) => v.extend_from_slice(c),
+                        _ => v.resize(v.len() + cs.rows, f64::NAN),
+                    }
+                }
+                Flat::Float(v)
+            }
+            ColumnKind::Str => {
+                let mut v = Vec::with_capacity(total);
+                for cs in chunks {
+                    match cs.get(key) {
+                        Some(Column::Str(c)) => v.extend((0..cs.rows).map(|r| c.get(r))),
+                        _ => v.resize(v.len() + cs.rows, None),
+                    }
+                }
+                Flat::Str(v)
+            }
+        }
+    }
+
+    /// The values at flat indexes `idx` (bounded by `check_input`).
+    fn gather(&self, idx: &[u32]) -> Gathered<'a> {
+        match self {
+            Flat::Int(v) => Gathered::Int(idx.iter().map(|&i| v[i as usize]).collect()),
+            Flat::Float(v) => Gathered::Float(idx.iter().map(|&i| v[i as usize]).collect()),
+            Flat::Str(v) => Gathered::Str(idx.iter().map(|&i| v[i as usize]).collect()),
+        }
+    }
 }
 
 fn invalid(detail: String) -> StorageError {
@@ -111,40 +170,6 @@ fn ints<'a>(cs: &'a ColumnSet, key: &ColumnKey) -> &'a [i64] {
     match cs.get(key) {
         Some(Column::Int(v)) => v,
         _ => &[],
-    }
-}
-
-fn gather<'a>(
-    chunks: &'a [ColumnSet],
-    key: &ColumnKey,
-    rows: &[(i64, i64, u32, u32)],
-) -> Gathered<'a> {
-    let col = |c: u32| chunks.get(c as usize).and_then(|cs| cs.get(key));
-    match key.kind() {
-        ColumnKind::Int => Gathered::Int(
-            rows.iter()
-                .map(|&(_, _, c, r)| match col(c) {
-                    Some(Column::Int(v)) => v.get(r as usize).copied().unwrap_or(NULL_INT),
-                    _ => NULL_INT,
-                })
-                .collect(),
-        ),
-        ColumnKind::Float => Gathered::Float(
-            rows.iter()
-                .map(|&(_, _, c, r)| match col(c) {
-                    Some(Column::Float(v)) => v.get(r as usize).copied().unwrap_or(f64::NAN),
-                    _ => f64::NAN,
-                })
-                .collect(),
-        ),
-        ColumnKind::Str => Gathered::Str(
-            rows.iter()
-                .map(|&(_, _, c, r)| match col(c) {
-                    Some(Column::Str(s)) => s.get(r as usize),
-                    _ => None,
-                })
-                .collect(),
-        ),
     }
 }
 
@@ -250,12 +275,6 @@ impl Out {
     }
 }
 
-/// Distinct values of one string column, given up once there are too many.
-struct DistinctSet<'a> {
-    values: HashSet<&'a str>,
-    overflow: bool,
-}
-
 pub fn write_segment(
     final_path: &Path,
     id: SegmentId,
@@ -328,143 +347,183 @@ pub fn write_segment(
     })
 }
 
+/// The input of one segment, shared by the encoding workers.
+struct Input<'a> {
+    chunks: &'a [ColumnSet],
+    keys: &'a [ColumnKey],
+    /// Every row as (timestamp, seq, chunk, row), sorted.
+    order: &'a [(i64, i64, u32, u32)],
+    /// `order` as indexes into a `Flat` column.
+    flat_idx: Vec<u32>,
+    /// `order`'s timestamps.
+    ts: Vec<i64>,
+    opts: &'a WriteOptions,
+}
+
+/// What an encoding worker hands the thread that writes the file.
+enum Piece {
+    /// One column chunk of block `block`.
+    Chunk {
+        block: usize,
+        encoding: u8,
+        stats: DiskStats,
+        codec: u8,
+        stored: Vec<u8>,
+        raw_len: u32,
+    },
+    /// A column is complete; its distinct values when the footer keeps them.
+    ColumnDone(Option<Vec<String>>),
+    /// The rollup section (codec, stored bytes, raw length), when kept.
+    Rollups(Option<(u8, Vec<u8>, u32)>),
+}
+
+/// Lays pieces down in task order (column 0's chunks block by block, then
+/// column 1's, ..., then the rollups), so the file does not depend on
+/// which worker finished first.
+struct Assembler<'o> {
+    out: &'o mut Out,
+    metas: Vec<Vec<Option<ChunkMeta>>>,
+    distinct: Vec<Option<Vec<String>>>,
+    rollups_at: Option<ChunkRef>,
+    /// Pieces of tasks after `next`, held until their turn.
+    pending: Vec<Vec<Piece>>,
+    done: Vec<bool>,
+    next: usize,
+}
+
+impl Assembler<'_> {
+    fn receive(&mut self, task: usize, piece: Piece) -> Result<()> {
+        let finished = !matches!(piece, Piece::Chunk { .. });
+        if task == self.next {
+            self.apply(task, piece)?;
+        } else {
+            self.pending[task].push(piece);
+        }
+        if finished {
+            self.done[task] = true;
+        }
+        while self.next < self.done.len() && self.done[self.next] {
+            self.next += 1;
+            if self.next < self.done.len() {
+                for p in std::mem::take(&mut self.pending[self.next]) {
+                    self.apply(self.next, p)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, task: usize, piece: Piece) -> Result<()> {
+        match piece {
+            Piece::Chunk {
+                block,
+                encoding,
+                stats,
+                codec,
+                stored,
+                raw_len,
+            } => {
+                let at = self.out.chunk(codec, &stored, raw_len)?;
+                self.metas[block][task] = Some(ChunkMeta {
+                    at,
+                    encoding,
+                    stats,
+                });
+            }
+            Piece::ColumnDone(d) => self.distinct[task] = d,
+            Piece::Rollups(Some((codec, stored, raw_len))) => {
+                self.rollups_at = Some(self.out.chunk(codec, &stored, raw_len)?);
+            }
+            Piece::Rollups(None) => {}
+        }
+        Ok(())
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
-fn write_body<'a>(
+fn write_body(
     out: &mut Out,
     id: SegmentId,
     tenant: &TenantId,
     partition: PartitionStart,
-    chunks: &'a [ColumnSet],
+    chunks: &[ColumnSet],
     keys: &[ColumnKey],
     order: &[(i64, i64, u32, u32)],
     opts: &WriteOptions,
 ) -> Result<Footer> {
-    let mut z = zstd::bulk::Compressor::new(opts.zstd_level)
-        .map_err(|e| StorageError::invalid("zstd level", e.to_string()))?;
     out.put(&format::header(FORMAT_VERSION))?;
     debug_assert_eq!(out.offset, HEADER_LEN);
-    let mut blocks = Vec::new();
-    let mut distinct: Vec<DistinctSet<'a>> = keys
-        .iter()
-        .map(|_| DistinctSet {
-            values: HashSet::new(),
-            overflow: false,
-        })
-        .collect();
-    let mut rollups = RollupBuilder::default();
-    let (mut min_seq, mut max_seq) = (i64::MAX, i64::MIN);
-
-    // Per column, the previous block's winning encoding: a column's data
-    // changes little from block to block, so between explorations only that
-    // candidate is built and compressed, which makes writing several times
-    // faster than building every candidate of every block.
-    let mut hints: Vec<Option<Choice>> = vec![None; keys.len()];
-    for (block_no, rows) in order.chunks(opts.block_rows).enumerate() {
-        let ts: Vec<i64> = rows.iter().map(|r| r.0).collect();
-        let mut metas = Vec::with_capacity(keys.len());
-        let mut cols: Vec<Gathered<'a>> = Vec::with_capacity(keys.len());
-        for (k, key) in keys.iter().enumerate() {
-            let present = rows
-                .iter()
-                .any(|&(_, _, c, _)| chunks[c as usize].columns.contains_key(key));
-            let g = gather(chunks, key, rows);
-            let stats = stats_of(&g);
-            if let (Gathered::Str(v), d) = (&g, &mut distinct[k])
-                && !d.overflow
-            {
-                d.values.extend(v.iter().flatten().copied());
-                d.overflow = d.values.len() > MAX_DISTINCT;
-            }
-            let meta = if present {
-                if block_no % REEXPLORE_EVERY == 0 {
-                    hints[k] = if rows.len() > SAMPLE_ROWS {
-                        // Rank the candidates on a sample; the full block
-                        // then only needs the winner.
-                        let sample = candidates(&g, key, &ts, SAMPLE_ROWS, None);
-                        Some(choose(&mut z, sample, "sample")?.0)
-                    } else {
-                        None
-                    };
-                }
-                let mut cands = candidates(&g, key, &ts, rows.len(), hints[k]);
-                if cands.is_empty() {
-                    // The hinted encoding does not apply to this block (hex
-                    // ids stopped being hex): try them all.
-                    cands = candidates(&g, key, &ts, rows.len(), None);
-                }
-                let (choice, codec, stored, raw_len) = choose(&mut z, cands, &format!("{key:?}"))?;
-                hints[k] = Some(choice);
-                ChunkMeta {
-                    at: out.chunk(codec, &stored, raw_len)?,
-                    encoding: choice.enc,
-                    stats,
-                }
-            } else {
-                let at = ChunkRef {
-                    offset: out.offset,
-                    len: 0,
-                    raw_len: 0,
-                    crc: 0,
-                    codec: CODEC_NONE,
-                };
-                ChunkMeta {
-                    at,
-                    encoding: ENC_ABSENT,
-                    stats,
-                }
-            };
-            metas.push(meta);
-            cols.push(g);
-        }
-        add_rollup_rows(&mut rollups, &ts, keys, &cols);
-        if let Some(Gathered::Int(seq)) = keys
-            .iter()
-            .position(|k| *k == ColumnKey::Seq)
-            .map(|i| &cols[i])
-        {
-            for &s in seq {
-                min_seq = min_seq.min(s);
-                max_seq = max_seq.max(s);
-            }
-        }
-        blocks.push(BlockMeta {
-            rows: rows.len() as u32,
-            min_ts: ts.first().copied().unwrap_or(0),
-            max_ts: ts.last().copied().unwrap_or(0),
-            chunks: metas,
-        });
+    let mut starts = Vec::with_capacity(chunks.len());
+    let mut total = 0u32;
+    for cs in chunks {
+        starts.push(total);
+        total += cs.rows as u32;
     }
-
-    let rollups = rollups.finish();
-    let rollup_rows = rollups.by_minute.len() + rollups.by_route.len();
-    let rollups_at = if order.len() >= MIN_EVENTS_PER_ROLLUP_ROW * rollup_rows {
-        let section = encode_rollups(&rollups);
-        let only = Choice {
-            enc: 0,
-            method: NO_METHOD,
-        };
-        let (_, codec, stored, raw_len) = choose(&mut z, vec![(only, section)], "rollups")?;
-        Some(out.chunk(codec, &stored, raw_len)?)
-    } else {
-        None
+    let input = Input {
+        chunks,
+        keys,
+        order,
+        flat_idx: order
+            .iter()
+            .map(|&(_, _, c, r)| starts[c as usize] + r)
+            .collect(),
+        ts: order.iter().map(|r| r.0).collect(),
+        opts,
     };
+    let block_count = order.len().div_ceil(opts.block_rows);
+    // Tasks 0..keys.len() encode one column each; the last builds rollups.
+    let tasks = keys.len() + 1;
+    let mut asm = Assembler {
+        out,
+        metas: vec![vec![None; keys.len()]; block_count],
+        distinct: vec![None; keys.len()],
+        rollups_at: None,
+        pending: (0..tasks).map(|_| Vec::new()).collect(),
+        done: vec![false; tasks],
+        next: 0,
+    };
+    let next_task = AtomicUsize::new(0);
+    std::thread::scope(|scope| -> Result<()> {
+        let (tx, rx) = channel::bounded::<(usize, Result<Piece>)>(64);
+        for _ in 0..opts.threads.max(1) {
+            let tx = tx.clone();
+            let (input, next_task) = (&input, &next_task);
+            scope.spawn(move || encode_worker(input, next_task, tasks, &tx));
+        }
+        drop(tx);
+        // Returning early drops `rx`: the workers' next send fails and
+        // they stop.
+        for (task, piece) in rx {
+            asm.receive(task, piece?)?;
+        }
+        if asm.next < tasks {
+            return Err(invalid("an encoding worker stopped early".into()));
+        }
+        Ok(())
+    })?;
 
     let rows_total = order.len() as u64;
+    let blocks = order
+        .chunks(opts.block_rows)
+        .zip(asm.metas)
+        .map(|(rows, metas)| {
+            let chunks = metas
+                .into_iter()
+                .collect::<Option<Vec<ChunkMeta>>>()
+                .ok_or_else(|| invalid("a column chunk is missing".into()))?;
+            Ok(BlockMeta {
+                rows: rows.len() as u32,
+                min_ts: rows.first().map_or(0, |r| r.0),
+                max_ts: rows.last().map_or(0, |r| r.0),
+                chunks,
+            })
+        })
+        .collect::<Result<Vec<BlockMeta>>>()?;
     let columns = keys
         .iter()
-        .enumerate()
-        .map(|(k, key)| {
+        .zip(asm.distinct)
+        .map(|(key, distinct)| {
             let (tag, name) = format::key_to_tag(key);
-            let d = &distinct[k];
-            let n = d.values.len();
-            let keep = key.kind() == ColumnKind::Str
-                && !d.overflow
-                && (n <= DISTINCT_ALWAYS_KEEP || n * DISTINCT_MIN_REPEATS <= rows_total as usize);
-            let distinct = keep.then(|| {
-                let mut v: Vec<String> = d.values.iter().map(|s| (*s).to_owned()).collect();
-                v.sort_unstable();
-                v
-            });
             ColumnMeta {
                 tag,
                 name,
@@ -472,6 +531,9 @@ fn write_body<'a>(
             }
         })
         .collect();
+    let (min_seq, max_seq) = order.iter().fold((i64::MAX, i64::MIN), |(lo, hi), r| {
+        (lo.min(r.1), hi.max(r.1))
+    });
     let footer = Footer {
         segment_id: id.0,
         tenant: tenant.as_str().to_owned(),
@@ -483,11 +545,10 @@ fn write_body<'a>(
         max_seq: max_seq as u64,
         columns,
         blocks,
-        rollups: rollups_at,
+        rollups: asm.rollups_at,
     };
     let archived = format::archive_footer(&footer)?;
-    let stored = z
-        .compress(&archived)
+    let stored = zstd::bulk::compress(&archived, opts.zstd_level)
         .map_err(|e| StorageError::invalid("zstd", e.to_string()))?;
     let trailer = Trailer {
         footer_len: stored.len() as u32,
@@ -495,9 +556,228 @@ fn write_body<'a>(
         footer_crc: crc32fast::hash(&stored),
         version: FORMAT_VERSION,
     };
-    out.put(&stored)?;
-    out.put(&trailer.encode())?;
+    asm.out.put(&stored)?;
+    asm.out.put(&trailer.encode())?;
     Ok(footer)
+}
+
+/// Takes tasks until none is left, sending what each produces. Stops at
+/// the first error (sent on) or when the writing thread has gone.
+fn encode_worker(
+    input: &Input<'_>,
+    next_task: &AtomicUsize,
+    tasks: usize,
+    tx: &channel::Sender<(usize, Result<Piece>)>,
+) {
+    let mut z = match zstd::bulk::Compressor::new(input.opts.zstd_level) {
+        Ok(z) => z,
+        Err(e) => {
+            let _ = tx.send((0, Err(StorageError::invalid("zstd level", e.to_string()))));
+            return;
+        }
+    };
+    loop {
+        let task = next_task.fetch_add(1, Ordering::Relaxed);
+        if task >= tasks {
+            return;
+        }
+        let result = if task < input.keys.len() {
+            let mut emit = |p: Piece| tx.send((task, Ok(p))).is_ok();
+            encode_column(input, task, &mut z, &mut emit).map(Piece::ColumnDone)
+        } else {
+            build_rollups(input, &mut z).map(Piece::Rollups)
+        };
+        let failed = result.is_err();
+        if tx.send((task, result)).is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// Encodes column `k` block by block, handing each chunk to `emit` (which
+/// answers false once nobody listens). Returns the distinct values the
+/// footer keeps for it.
+fn encode_column(
+    input: &Input<'_>,
+    k: usize,
+    z: &mut zstd::bulk::Compressor<'static>,
+    emit: &mut dyn FnMut(Piece) -> bool,
+) -> Result<Option<Vec<String>>> {
+    let key = &input.keys[k];
+    let block_rows = input.opts.block_rows;
+    let flat = Flat::build(input.chunks, key, input.order.len());
+    let has: Vec<bool> = input
+        .chunks
+        .iter()
+        .map(|cs| cs.columns.contains_key(key))
+        .collect();
+    let everywhere = has.iter().all(|&h| h);
+    // The previous block's winning encoding: a column's data changes
+    // little from block to block, so between explorations only that
+    // candidate is built and compressed, which makes writing several times
+    // faster than building every candidate of every block.
+    let mut hint: Option<Choice> = None;
+    for (b, rows) in input.order.chunks(block_rows).enumerate() {
+        let lo = b * block_rows;
+        let ts = &input.ts[lo..lo + rows.len()];
+        let g = flat.gather(&input.flat_idx[lo..lo + rows.len()]);
+        let stats = stats_of(&g);
+        let present = everywhere || rows.iter().any(|r| has[r.2 as usize]);
+        let piece = if present {
+            if b % REEXPLORE_EVERY == 0 {
+                hint = if rows.len() > SAMPLE_ROWS {
+                    // Rank the candidates on a sample; the full block
+                    // then only needs the winner.
+                    let sample = candidates(&g, key, ts, SAMPLE_ROWS, None);
+                    Some(choose(z, sample, "sample")?.0)
+                } else {
+                    None
+                };
+            }
+            let mut cands = candidates(&g, key, ts, rows.len(), hint);
+            if cands.is_empty() {
+                // The hinted encoding does not apply to this block (hex
+                // ids stopped being hex): try them all.
+                cands = candidates(&g, key, ts, rows.len(), None);
+            }
+            let (choice, codec, stored, raw_len) = choose(z, cands, &format!("{key:?}"))?;
+            hint = Some(choice);
+            Piece::Chunk {
+                block: b,
+                encoding: choice.enc,
+                stats,
+                codec,
+                stored,
+                raw_len,
+            }
+        } else {
+            Piece::Chunk {
+                block: b,
+                encoding: ENC_ABSENT,
+                stats,
+                codec: CODEC_NONE,
+                stored: Vec::new(),
+                raw_len: 0,
+            }
+        };
+        if !emit(piece) {
+            return Ok(None);
+        }
+    }
+    Ok(distinct_values(input.chunks, key, input.order.len()))
+}
+
+/// A string column's distinct values, sorted, when the footer keeps them:
+/// the union of the input chunks' dictionaries (entries some row uses), so
+/// each distinct string is hashed once per chunk rather than once per row.
+fn distinct_values(chunks: &[ColumnSet], key: &ColumnKey, rows: usize) -> Option<Vec<String>> {
+    if key.kind() != ColumnKind::Str {
+        return None;
+    }
+    let mut values: HashSet<&str> = HashSet::new();
+    let mut used = Vec::new();
+    for cs in chunks {
+        let Some(Column::Str(c)) = cs.get(key) else {
+            continue;
+        };
+        used.clear();
+        used.resize(c.dict.len(), false);
+        for &code in &c.codes {
+            if let Some(u) = used.get_mut(code as usize) {
+                *u = true;
+            }
+        }
+        values.extend(
+            c.dict
+                .iter()
+                .zip(&used)
+                .filter(|(_, u)| **u)
+                .map(|(s, _)| s.as_str()),
+        );
+        if values.len() > MAX_DISTINCT {
+            return None;
+        }
+    }
+    let n = values.len();
+    let keep = n <= DISTINCT_ALWAYS_KEEP || n * DISTINCT_MIN_REPEATS <= rows;
+    keep.then(|| {
+        let mut v: Vec<String> = values.into_iter().map(str::to_owned).collect();
+        v.sort_unstable();
+        v
+    })
+}
+
+/// Builds the rollups over every row in input order (reading each chunk's
+/// columns front to back; the tables do not depend on row order, except
+/// the rare latency sums that cannot be kept exact, which are then summed
+/// in input order), and their stored section when the segment is large
+/// enough to keep them.
+fn str_col(cs: &ColumnSet, k: ColumnKey) -> Option<&StrColumn> {
+    match cs.get(&k) {
+        Some(Column::Str(c)) => Some(c),
+        _ => None,
+    }
+}
+
+fn build_rollups(
+    input: &Input<'_>,
+    z: &mut zstd::bulk::Compressor<'static>,
+) -> Result<Option<(u8, Vec<u8>, u32)>> {
+    struct Cols<'a> {
+        service: &'a StrColumn,
+        endpoint: &'a StrColumn,
+        event_type: &'a StrColumn,
+        method: &'a [i64],
+        status: &'a [i64],
+        latency: &'a [f64],
+    }
+    let cols: Vec<Option<Cols<'_>>> = input
+        .chunks
+        .iter()
+        .map(|cs| {
+            Some(Cols {
+                service: str_col(cs, ColumnKey::Service)?,
+                endpoint: str_col(cs, ColumnKey::Endpoint)?,
+                event_type: str_col(cs, ColumnKey::EventType)?,
+                method: ints(cs, &ColumnKey::Method),
+                status: ints(cs, &ColumnKey::StatusCode),
+                latency: match cs.get(&ColumnKey::LatencyMs) {
+                    Some(Column::Float(v)) => v,
+                    _ => return None,
+                },
+            })
+        })
+        .collect();
+    let mut b = RollupBuilder::default();
+    for (cs, x) in input.chunks.iter().zip(&cols) {
+        // `check_input` made sure every chunk has these, at full length.
+        let Some(x) = x else {
+            continue;
+        };
+        let ts = ints(cs, &ColumnKey::Timestamp);
+        for (r, &timestamp) in ts.iter().enumerate() {
+            b.add(&RollupRow {
+                timestamp,
+                service: x.service.get(r),
+                endpoint: x.endpoint.get(r),
+                method: u8::try_from(x.method[r]).ok().and_then(Method::from_code),
+                event_type: x.event_type.get(r).unwrap_or(""),
+                status: u16::try_from(x.status[r]).ok(),
+                latency: Some(x.latency[r]).filter(|l| !l.is_nan()),
+            });
+        }
+    }
+    let rollups = b.finish();
+    let rollup_rows = rollups.by_minute.len() + rollups.by_route.len();
+    if input.order.len() < MIN_EVENTS_PER_ROLLUP_ROW * rollup_rows {
+        return Ok(None);
+    }
+    let only = Choice {
+        enc: 0,
+        method: NO_METHOD,
+    };
+    let (_, codec, stored, raw_len) = choose(z, vec![(only, encode_rollups(&rollups))], "rollups")?;
+    Ok(Some((codec, stored, raw_len)))
 }
 
 /// Candidate encodings of the first `n` rows of a gathered column; with
@@ -517,40 +797,5 @@ fn candidates(
         }
         Gathered::Float(v) => encoding::float_candidates(&v[..n.min(v.len())], only),
         Gathered::Str(v) => encoding::str_candidates(&v[..n.min(v.len())], only),
-    }
-}
-
-/// Feeds a block's rows into the rollups (the block's columns are in `keys` order).
-fn add_rollup_rows<'a>(
-    b: &mut RollupBuilder<'a>,
-    ts: &[i64],
-    keys: &[ColumnKey],
-    cols: &[Gathered<'a>],
-) {
-    let col = |k: ColumnKey| keys.iter().position(|x| *x == k).map(|i| &cols[i]);
-    let (Some(Gathered::Str(svc)), Some(Gathered::Str(ep)), Some(Gathered::Str(et))) = (
-        col(ColumnKey::Service),
-        col(ColumnKey::Endpoint),
-        col(ColumnKey::EventType),
-    ) else {
-        return;
-    };
-    let (Some(Gathered::Int(method)), Some(Gathered::Int(status)), Some(Gathered::Float(lat))) = (
-        col(ColumnKey::Method),
-        col(ColumnKey::StatusCode),
-        col(ColumnKey::LatencyMs),
-    ) else {
-        return;
-    };
-    for i in 0..ts.len() {
-        b.add(&RollupRow {
-            timestamp: ts[i],
-            service: svc[i],
-            endpoint: ep[i],
-            method: u8::try_from(method[i]).ok().and_then(Method::from_code),
-            event_type: et[i].unwrap_or(""),
-            status: u16::try_from(status[i]).ok(),
-            latency: Some(lat[i]).filter(|l| !l.is_nan()),
-        });
     }
 }
