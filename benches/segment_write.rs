@@ -1,0 +1,112 @@
+//! Sealing throughput: the segment writer on one large segment.
+//!
+//! Loads events (default the first 1 M of `../shared/data/gen_events.py
+//! --seed 42`, or `$PULSESTREAM_BENCH_EVENTS`) into one tenant's active
+//! buffer, as ingest would, then writes them as one segment several times
+//! and prints rows/s for each run and the median. Sealing runs beside
+//! ingest in the server, so its rows/s per core bound sustained ingest.
+//!
+//! `cargo bench --bench segment_write` (`PULSESTREAM_BENCH_THREADS=n` sets
+//! the encoding threads; the default is the machine's cores, up to 4).
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::io::BufRead;
+use std::time::Instant;
+
+use pulsestream_storage::active::ActiveTenant;
+use pulsestream_storage::column::ColumnSet;
+use pulsestream_storage::segment::{self, WriteOptions};
+use pulsestream_storage::types::PartitionStart;
+use pulsestream_storage::{Micros, SegmentId, StoreConfig, TenantId};
+
+const RUNS: usize = 5;
+const AGENTS: usize = 8;
+const BATCH: usize = 1000;
+
+fn main() {
+    let path = support::data_path("target/bench-events-1m.ndjson", 1_000_000);
+    let limit: usize = std::env::var("PULSESTREAM_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let file = std::fs::File::open(&path).expect("events file");
+    let mut events = Vec::new();
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line.expect("read");
+        if let Some((_, e)) = support::parse_line(&line) {
+            events.push(e);
+        }
+        if events.len() >= limit {
+            break;
+        }
+    }
+    // One partition holding every row, like one busy tenant-hour, filled
+    // as eight agents sending batches of 1,000 concurrently would: each
+    // chunk holds batches whose time ranges overlap, so the segment's sort
+    // order hops between chunks as it does in the server.
+    let agents: Vec<Vec<_>> = (0..AGENTS)
+        .map(|a| events.iter().skip(a).step_by(AGENTS).cloned().collect())
+        .collect();
+    let mut active = ActiveTenant::default();
+    let mut seq = 1;
+    for round in 0.. {
+        let mut sent = false;
+        for stream in &agents {
+            if let Some(batch) = stream.chunks(BATCH).nth(round) {
+                active.insert(batch, seq, i64::MAX / 4);
+                seq += batch.len() as u64;
+                sent = true;
+            }
+        }
+        if !sent {
+            break;
+        }
+    }
+    let frozen = active.take_all();
+    let sets: Vec<ColumnSet> = frozen
+        .iter()
+        .flat_map(|(_, chunks)| chunks.iter().map(|c| c.set.clone()))
+        .collect();
+    let rows: usize = sets.iter().map(|s| s.rows).sum();
+    let mut opts = WriteOptions::from_config(&StoreConfig::new("unused"));
+    if let Some(n) = std::env::var("PULSESTREAM_BENCH_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        opts.threads = n;
+    }
+    println!(
+        "{rows} rows in {} input chunks, {} encoding threads",
+        sets.len(),
+        opts.threads
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tenant = TenantId::new("bench").expect("tenant");
+    let mut rates = Vec::new();
+    for run in 0..RUNS {
+        let path = dir.path().join(format!("{run}.seg"));
+        let started = Instant::now();
+        let summary = segment::write_segment(
+            &path,
+            SegmentId(run as u64 + 1),
+            &tenant,
+            PartitionStart(Micros(0)),
+            &sets,
+            &opts,
+        )
+        .expect("write segment");
+        let secs = started.elapsed().as_secs_f64();
+        let rate = rows as f64 / secs;
+        println!(
+            "run {run}: {rows} rows in {:.0} ms: {:.0} rows/s, {:.2} bytes/row",
+            secs * 1e3,
+            rate,
+            summary.bytes as f64 / rows as f64
+        );
+        rates.push(rate);
+    }
+    rates.sort_by(f64::total_cmp);
+    println!("segment write median: {:.0} rows/s", rates[RUNS / 2]);
+}
