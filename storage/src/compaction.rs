@@ -30,8 +30,10 @@ const TICK: Duration = Duration::from_secs(1);
 const COMPACT_EVERY: Duration = Duration::from_secs(30);
 
 /// Most rows merged into one segment by compaction: a merge holds its input
-/// decoded in memory (~100 B/row), so this bounds it to a few hundred MB.
-pub const MAX_COMPACTION_ROWS: u64 = 4 << 20;
+/// decoded in memory (up to ~250 B/row with unique trace ids), so this
+/// bounds it to about the memory budget. Segments sealed by size are about
+/// this large already; compaction is for the small ones sealed by age.
+pub const MAX_COMPACTION_ROWS: u64 = 1 << 20;
 
 /// Pending requests the background thread's channel holds.
 const REQUEST_SLOTS: usize = 4;

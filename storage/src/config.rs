@@ -14,7 +14,9 @@ pub struct StoreConfig {
     /// Seal a tenant's active segment at this many rows: about 1 M rows gives
     /// segments of tens of MB on disk, big enough to compress well.
     pub seal_rows: usize,
-    /// ...or at this many bytes of active memory for the tenant.
+    /// ...or at this many bytes of active memory for the tenant, and never
+    /// past half of `memory_budget`: the rows being sealed and the rows
+    /// arriving meanwhile then fit the budget together.
     pub seal_bytes: usize,
     /// ...or when its oldest row is this old, so the WAL stays short and a
     /// crash replays little.

@@ -317,7 +317,7 @@ impl Store {
             }
             st.applied_through = st.applied_through.max(ticket.lsn);
             slot.applied.notify_all();
-            st.active.rows() >= self.config.seal_rows || st.active.bytes() >= self.config.seal_bytes
+            st.active.rows() >= self.config.seal_rows || st.active.bytes() >= self.seal_bytes()
         };
         durable?;
         if need_seal {
@@ -545,13 +545,17 @@ impl Store {
         }
     }
 
+    /// Active bytes at which a tenant is sealed (see `StoreConfig::seal_bytes`).
+    fn seal_bytes(&self) -> usize {
+        self.config.seal_bytes.min(self.config.memory_budget / 2)
+    }
+
     /// Seals tenants over the row/byte limits, then enforces the budget.
     pub(crate) fn seal_over_limits(&self) {
         for slot in self.slots() {
             let over = {
                 let st = slot.state.lock();
-                st.active.rows() >= self.config.seal_rows
-                    || st.active.bytes() >= self.config.seal_bytes
+                st.active.rows() >= self.config.seal_rows || st.active.bytes() >= self.seal_bytes()
             };
             if over && let Err(e) = self.seal_tenant(&slot) {
                 tracing::warn!(tenant = %slot.tenant, error = %e, "seal failed");
@@ -599,7 +603,21 @@ impl Store {
             let through = st.applied_through.max(self.sealed_through_of(tenant));
             (frozen, through, bytes)
         };
-        match self.write_and_record(tenant, &frozen, through) {
+        let started = std::time::Instant::now();
+        let res = self.write_and_record(tenant, &frozen, through);
+        tracing::debug!(
+            %tenant,
+            rows = frozen
+                .iter()
+                .flat_map(|(_, c)| c.iter().map(|c| c.set.rows))
+                .sum::<usize>(),
+            active_bytes = bytes,
+            partitions = frozen.len(),
+            ms = started.elapsed().as_millis() as u64,
+            ok = res.is_ok(),
+            "sealed"
+        );
+        match res {
             Ok(sealed) => {
                 let n = sealed.len() as u64;
                 let mut view = self.view.write();
@@ -678,10 +696,7 @@ impl Store {
         if let Some(parent) = path.parent() {
             ensure_dir(parent)?;
         }
-        let opts = WriteOptions {
-            block_rows: self.config.block_rows,
-            zstd_level: self.config.zstd_level,
-        };
+        let opts = WriteOptions::from_config(&self.config);
         let summary = segment::write_segment(&path, id, tenant, partition, sets, &opts)?;
         let reader = match SegmentReader::open(&path, id) {
             Ok(r) => r,
