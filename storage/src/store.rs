@@ -696,7 +696,13 @@ impl Store {
         if let Some(parent) = path.parent() {
             ensure_dir(parent)?;
         }
-        let opts = WriteOptions::from_config(&self.config);
+        let mut opts = WriteOptions::from_config(&self.config);
+        if level > 0 {
+            // A merge is background work that nothing waits for: one core,
+            // so ingest and queries keep the others. Sealing (level 0)
+            // takes them all, since appenders wait on it under pressure.
+            opts.threads = 1;
+        }
         let summary = segment::write_segment(&path, id, tenant, partition, sets, &opts)?;
         let reader = match SegmentReader::open(&path, id) {
             Ok(r) => r,
