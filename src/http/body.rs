@@ -9,9 +9,35 @@ use serde::de::DeserializeOwned;
 
 use super::ApiError;
 
+/// Most bytes of an oversized body read and thrown away before the 413 is
+/// sent. A client still sending when the server answers and closes the
+/// connection gets a reset instead of the answer (HTTP clients report a
+/// transport error, not the 413), so the rest of a moderately oversized
+/// body is drained; past this, or `DRAIN_TIME`, the connection is cut.
+const DRAIN_MAX: usize = 64 << 20;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Discards what remains of `body` (bounded as above) and returns the 413.
+async fn too_large<B>(mut body: std::pin::Pin<&mut B>, limit: usize) -> ApiError
+where
+    B: hyper::body::Body<Data = Bytes>,
+{
+    let drain = async {
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |d| d.len());
+            if seen > DRAIN_MAX {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+    ApiError::payload_too_large(limit as u64)
+}
+
 /// Reads the whole body of `req`, answering 413 as soon as it is known to
 /// exceed `limit` bytes (from `Content-Length` before reading anything, or
-/// while streaming for chunked bodies).
+/// while streaming for chunked bodies), after draining the rest of it.
 pub async fn read_body_limited<B>(req: Request<B>, limit: usize) -> Result<Bytes, ApiError>
 where
     B: hyper::body::Body<Data = Bytes>,
@@ -22,12 +48,12 @@ where
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let mut body = std::pin::pin!(req.into_body());
     if let Some(len) = declared
         && len > limit as u64
     {
-        return Err(ApiError::payload_too_large(limit as u64));
+        return Err(too_large(body, limit).await);
     }
-    let mut body = std::pin::pin!(req.into_body());
     // Pre-size from the declared length (already bounded by `limit`) so a
     // large upload is copied once.
     let mut buf = BytesMut::with_capacity(declared.unwrap_or(0) as usize);
@@ -35,7 +61,7 @@ where
         let frame = frame.map_err(|e| ApiError::bad_request(format!("cannot read body: {e}")))?;
         if let Ok(data) = frame.into_data() {
             if buf.len() + data.len() > limit {
-                return Err(ApiError::payload_too_large(limit as u64));
+                return Err(too_large(body, limit).await);
             }
             if buf.is_empty() && declared.is_none() {
                 // A single-frame body needs no copy.
