@@ -7,7 +7,8 @@
 //! ingest in the server, so its rows/s per core bound sustained ingest.
 //!
 //! `cargo bench --bench segment_write` (`PULSESTREAM_BENCH_THREADS=n` sets
-//! the encoding threads; the default is the machine's cores, up to 4).
+//! the encoding threads; the default is the machine's cores, up to 4;
+//! `PULSESTREAM_BENCH_ZSTD=n` the zstd level, default 3).
 
 #[path = "support/mod.rs"]
 mod support;
@@ -76,6 +77,12 @@ fn main() {
         .and_then(|v| v.parse().ok())
     {
         opts.threads = n;
+    }
+    if let Some(l) = std::env::var("PULSESTREAM_BENCH_ZSTD")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        opts.zstd_level = l;
     }
     println!(
         "{rows} rows in {} input chunks, {} encoding threads",

@@ -41,6 +41,7 @@ use std::sync::Arc;
 use crate::codec::{Reader, put_ivarint, put_uvarint};
 use crate::column::{Column, NULL_CODE, NULL_INT, StrColumn};
 use crate::error::{Result, StorageError};
+use crate::query::hash::SeededHash;
 
 /// The block has no such column (an attribute not seen there): all null.
 pub const ENC_ABSENT: u8 = 0;
@@ -531,13 +532,13 @@ const MAX_NUM_DIGITS: usize = 18;
 /// Dictionary candidates: distinct values most frequent first, then the
 /// codes as an int stream (one candidate per int method).
 fn encode_dict(values: &[Option<&str>], only: Option<Choice>) -> Vec<Candidate> {
-    let mut counts: HashMap<&str, u64> = HashMap::new();
+    let mut counts: HashMap<&str, u64, SeededHash> = HashMap::default();
     for s in values.iter().flatten() {
         *counts.entry(s).or_default() += 1;
     }
     let mut dict: Vec<(&str, u64)> = counts.into_iter().collect();
     dict.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let index: HashMap<&str, i64> = dict
+    let index: HashMap<&str, i64, SeededHash> = dict
         .iter()
         .enumerate()
         .map(|(i, (s, _))| (*s, i as i64 + 1))
@@ -815,7 +816,7 @@ fn decode_numbered(r: &mut Reader<'_>, rows: usize) -> Result<StrColumn> {
     } = read_numbered(r, rows)?;
     // Numbered values repeat (user ids): one string per distinct number.
     let mut dict: Vec<String> = Vec::new();
-    let mut seen: HashMap<i64, u32> = HashMap::new();
+    let mut seen: HashMap<i64, u32, SeededHash> = HashMap::default();
     let mut codes = Vec::with_capacity(rows);
     let mut nums = nums.into_iter();
     for null in flags {
@@ -913,7 +914,7 @@ fn decode_dict_rows(r: &mut Reader<'_>, rows: usize, selected: &[u32]) -> Result
         return Err(decode_err("string code", at));
     }
     let mut dict: Vec<String> = Vec::new();
-    let mut remap: HashMap<i64, u32> = HashMap::new();
+    let mut remap: HashMap<i64, u32, SeededHash> = HashMap::default();
     let mut out = Vec::with_capacity(selected.len());
     for &row in selected {
         let c = codes[row as usize];

@@ -32,6 +32,7 @@ use super::encoding::scale_for;
 use crate::codec::{Reader, put_bytes, put_ivarint, put_uvarint};
 use crate::error::{Result, StorageError};
 use crate::event::{Method, is_error};
+use crate::query::hash::SeededHash;
 use crate::rollup::{MinuteKey, RollupAgg, Rollups, RouteKey, status_class};
 use crate::types::Micros;
 
@@ -103,8 +104,8 @@ impl Acc {
 /// otherwise summed in row order.
 #[derive(Default)]
 pub struct RollupBuilder<'a> {
-    by_minute: HashMap<MinuteK<'a>, Acc>,
-    by_route: HashMap<RouteK<'a>, Acc>,
+    by_minute: HashMap<MinuteK<'a>, Acc, SeededHash>,
+    by_route: HashMap<RouteK<'a>, Acc, SeededHash>,
 }
 
 impl<'a> RollupBuilder<'a> {
@@ -165,7 +166,7 @@ impl<'a> RollupBuilder<'a> {
 #[derive(Default)]
 struct StringTable {
     strings: Vec<String>,
-    index: HashMap<String, u64>,
+    index: HashMap<String, u64, SeededHash>,
 }
 
 impl StringTable {

@@ -4,12 +4,12 @@
 //! atomically (temporary name, fsync, rename, directory fsync).
 
 use std::collections::{BTreeSet, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use crossbeam::channel;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crossbeam::channel;
 
 use super::encoding::{self, Candidate, Choice, ENC_ABSENT, NO_METHOD};
 use super::format::{
@@ -21,6 +21,7 @@ use super::{SegmentSummary, WriteOptions};
 use crate::column::{Column, ColumnKey, ColumnKind, ColumnSet, NULL_CODE, NULL_INT, StrColumn};
 use crate::error::{Result, StorageError};
 use crate::event::Method;
+use crate::query::hash::SeededHash;
 use crate::types::{Micros, PartitionStart, SegmentId, TenantId};
 
 /// A string column keeps its distinct-value list in the footer when it has
@@ -674,7 +675,7 @@ fn distinct_values(chunks: &[ColumnSet], key: &ColumnKey, rows: usize) -> Option
     if key.kind() != ColumnKind::Str {
         return None;
     }
-    let mut values: HashSet<&str> = HashSet::new();
+    let mut values: HashSet<&str, SeededHash> = HashSet::default();
     let mut used = Vec::new();
     for cs in chunks {
         let Some(Column::Str(c)) = cs.get(key) else {
