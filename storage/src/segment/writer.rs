@@ -489,7 +489,13 @@ fn write_body(
         for _ in 0..opts.threads.max(1) {
             let tx = tx.clone();
             let (input, next_task) = (&input, &next_task);
-            scope.spawn(move || encode_worker(input, next_task, tasks, &tx));
+            let spawned = std::thread::Builder::new()
+                .name("pulsestream-seal".into())
+                .spawn_scoped(scope, move || encode_worker(input, next_task, tasks, &tx));
+            if let Err(e) = spawned {
+                // Fewer workers only make it slower; none at all is an error.
+                tracing::warn!(error = %e, "cannot start a segment encoding thread");
+            }
         }
         drop(tx);
         // Returning early drops `rx`: the workers' next send fails and
@@ -498,6 +504,7 @@ fn write_body(
             asm.receive(task, piece?)?;
         }
         if asm.next < tasks {
+            // Every worker stopped (or none started) before the last task.
             return Err(invalid("an encoding worker stopped early".into()));
         }
         Ok(())
