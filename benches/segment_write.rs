@@ -52,10 +52,16 @@ fn main() {
         .collect();
     let mut active = ActiveTenant::default();
     let mut seq = 1;
+    let inserting = Instant::now();
+    let mut wal_bytes = 0;
+    let mut wal_time = std::time::Duration::ZERO;
     for round in 0.. {
         let mut sent = false;
         for stream in &agents {
             if let Some(batch) = stream.chunks(BATCH).nth(round) {
+                let t = Instant::now();
+                wal_bytes += pulsestream_storage::wal::encode_events(batch).bytes.len();
+                wal_time += t.elapsed();
                 active.insert(batch, seq, i64::MAX / 4);
                 seq += batch.len() as u64;
                 sent = true;
@@ -65,6 +71,13 @@ fn main() {
             break;
         }
     }
+    let insert_time = inserting.elapsed() - wal_time;
+    println!(
+        "WAL encoding {:.0} ns/event ({} bytes/event), active insert {:.0} ns/event",
+        wal_time.as_nanos() as f64 / events.len() as f64,
+        wal_bytes / events.len(),
+        insert_time.as_nanos() as f64 / events.len() as f64
+    );
     let frozen = active.take_all();
     let sets: Vec<ColumnSet> = frozen
         .iter()
