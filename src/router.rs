@@ -29,6 +29,7 @@
 //! | POST | `/api/v1/ingestion/events/batch` | key `ingest` | `ingest::handle_batch` |
 //! | GET | `/api/v1/ingestion/events/search` | user or key `read` | `read::search` |
 //! | GET | `/api/v1/ingestion/events/statistics` | user or key `read` | `read::statistics` |
+//! | GET | `/api/v1/ingestion/events/{id}` | user or key `read` | `read::search::get_event` |
 //! | POST | `/api/v1/query` | user or key `read` | `read::query` |
 //! | GET | `/api/v1/export` | user or key `read` | `read::export` |
 //!
@@ -248,6 +249,12 @@ async fn dispatch(state: Arc<AppState>, req: Request<Incoming>) -> Result<HttpRe
             allow(m, &["GET"])?;
             let p = state.authenticate(&req)?;
             crate::read::statistics(state, req, p).await
+        }
+        ["api", "v1", "ingestion", "events", id] => {
+            allow(m, &["GET"])?;
+            let id = (*id).to_owned();
+            let p = state.authenticate(&req)?;
+            crate::read::search::get_event(state, p, &id).await
         }
         ["api", "v1", "query"] => {
             allow(m, &["POST"])?;

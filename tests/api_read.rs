@@ -475,3 +475,67 @@ async fn reads_are_scoped_to_the_credential() {
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_is_readable_alone_by_its_id() {
+    let (s, t) = seeded("single").await;
+    // Three events sharing one microsecond, so the id's seq must pick.
+    let same: Vec<Value> = (0..3)
+        .map(|i| json!({"timestamp": "2026-11-25T10:00:00.123456Z", "event_type": "same", "user_id": format!("s-{i}")}))
+        .collect();
+    let r = s
+        .req(
+            "POST",
+            "/api/v1/ingestion/events/batch",
+            &[
+                ("x-api-key", &t.ingest_key),
+                ("content-type", "application/json"),
+            ],
+            Value::Array(same).to_string(),
+        )
+        .await;
+    assert_eq!(r.json()["accepted"], 3, "{}", r.text());
+
+    let page = get(
+        &s,
+        &t.read_key,
+        "/api/v1/ingestion/events/search?limit=1000&from=2026-11-01T00:00:00Z",
+    )
+    .await
+    .json();
+    let listed = page["events"].as_array().expect("events").clone();
+    assert_eq!(listed.len(), 63);
+    for ev in &listed {
+        let id = ev["id"].as_str().expect("id");
+        let path = format!("/api/v1/ingestion/events/{id}");
+        let r = get(&s, &t.read_key, &path).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        assert_eq!(&r.json(), ev);
+        // A user token of the tenant reads it too.
+        let bearer = format!("Bearer {}", t.token);
+        let r = s.req("GET", &path, &[("authorization", &bearer)], "").await;
+        assert_eq!(r.status, 200);
+    }
+
+    let id = listed[0]["id"].as_str().expect("id").to_owned();
+    let other = s.tenant("other").await;
+    let path = format!("/api/v1/ingestion/events/{id}");
+    // Another tenant's credential does not find it; an ingest key may not read.
+    let r = get(&s, &other.read_key, &path).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "not_found");
+    assert_eq!(get(&s, &t.ingest_key, &path).await.status, 403);
+    assert_eq!(s.req("GET", &path, &[], "").await.status, 401);
+    // Unknown and malformed ids are 404, a wrong method 405.
+    let mut unknown = id.clone();
+    unknown.replace_range(31.., if id.ends_with('f') { "e" } else { "f" });
+    for bad in [unknown.as_str(), "zz", "ffffffffffffffffffffffffffffffff"] {
+        let r = get(&s, &t.read_key, &format!("/api/v1/ingestion/events/{bad}")).await;
+        assert_eq!(r.status, 404, "{bad}: {}", r.text());
+    }
+    let r = s
+        .req("DELETE", &path, &[("x-api-key", &t.read_key)], "")
+        .await;
+    assert_eq!(r.status, 405);
+    s.stop().await;
+}

@@ -1,12 +1,13 @@
 //! `GET /api/v1/ingestion/events/search`: newest-first events of the
-//! caller's tenant, filtered, one page per request with a cursor.
+//! caller's tenant, filtered, one page per request with a cursor; and
+//! `GET /api/v1/ingestion/events/{id}`: one of them alone.
 
 use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
-use pulsestream_storage::Micros;
-use pulsestream_storage::query::{SearchRequest, SearchResult};
+use pulsestream_storage::query::{SearchRequest, SearchResult, TimeRange};
+use pulsestream_storage::{EventId, Micros};
 
 use super::filters::{self, ParamError};
 use super::render::write_event_json;
@@ -75,5 +76,47 @@ pub async fn search(
         None => out.push_str("null"),
     }
     out.push('}');
+    Ok(http::text(StatusCode::OK, "application/json", out))
+}
+
+/// `GET /api/v1/ingestion/events/{id}`: the event with that id, if the
+/// caller's tenant has it. An id is (timestamp, seq), so this is a search
+/// of that one microsecond starting just above the seq.
+pub async fn get_event(
+    state: Arc<AppState>,
+    principal: Principal,
+    id: &str,
+) -> Result<HttpResponse, ApiError> {
+    let scope = principal.require_read()?;
+    let missing = || ApiError::not_found("no such event");
+    let want = EventId::from_hex(id).ok_or_else(missing)?;
+    let (Some(end), Some(above)) = (want.timestamp.0.checked_add(1), want.seq.checked_add(1))
+    else {
+        return Err(missing());
+    };
+    let result = run_search(
+        &state,
+        SearchRequest {
+            tenant: scope.tenant().clone(),
+            range: TimeRange {
+                from: want.timestamp,
+                to: Micros(end),
+            },
+            filter: Vec::new(),
+            limit: 1,
+            cursor: Some(EventId {
+                timestamp: want.timestamp,
+                seq: above,
+            }),
+        },
+    )
+    .await?;
+    let event = result
+        .events
+        .into_iter()
+        .find(|e| e.id == Some(want))
+        .ok_or_else(missing)?;
+    let mut out = String::with_capacity(512);
+    write_event_json(&mut out, &event);
     Ok(http::text(StatusCode::OK, "application/json", out))
 }
