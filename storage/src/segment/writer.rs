@@ -16,11 +16,10 @@ use super::format::{
     self, BlockMeta, CODEC_NONE, CODEC_ZSTD, ChunkMeta, ChunkRef, ColumnMeta, DiskStats,
     FORMAT_VERSION, Footer, HEADER_LEN, MAX_BLOCK_ROWS, MAX_CHUNK_RAW, Trailer,
 };
-use super::rollup_build::{RollupBuilder, RollupRow, encode_rollups};
+use super::rollup_build::{ChunkColumns, RollupBuilder, encode_rollups};
 use super::{SegmentSummary, WriteOptions};
 use crate::column::{Column, ColumnKey, ColumnKind, ColumnSet, NULL_CODE, NULL_INT, StrColumn};
 use crate::error::{Result, StorageError};
-use crate::event::Method;
 use crate::query::hash::SeededHash;
 use crate::types::{Micros, PartitionStart, SegmentId, TenantId};
 
@@ -715,11 +714,10 @@ fn distinct_values(chunks: &[ColumnSet], key: &ColumnKey, rows: usize) -> Option
     })
 }
 
-/// Builds the rollups over every row in input order (reading each chunk's
-/// columns front to back; the tables do not depend on row order, except
-/// the rare latency sums that cannot be kept exact, which are then summed
-/// in input order), and their stored section when the segment is large
-/// enough to keep them.
+/// Builds the rollups chunk by chunk, in input order (the tables do not
+/// depend on row order, except the rare latency sums that cannot be kept
+/// exact, which are then summed in that order), and their stored section
+/// when the segment is large enough to keep them.
 fn str_col(cs: &ColumnSet, k: ColumnKey) -> Option<&StrColumn> {
     match cs.get(&k) {
         Some(Column::Str(c)) => Some(c),
@@ -759,19 +757,15 @@ fn build_rollups(
     let mut b = RollupBuilder::default();
     for (cs, x) in input.chunks.iter().zip(&cols) {
         // `check_input` made sure every chunk has these, at full length.
-        let Some(x) = x else {
-            continue;
-        };
-        let ts = ints(cs, &ColumnKey::Timestamp);
-        for (r, &timestamp) in ts.iter().enumerate() {
-            b.add(&RollupRow {
-                timestamp,
-                service: x.service.get(r),
-                endpoint: x.endpoint.get(r),
-                method: u8::try_from(x.method[r]).ok().and_then(Method::from_code),
-                event_type: x.event_type.get(r).unwrap_or(""),
-                status: u16::try_from(x.status[r]).ok(),
-                latency: Some(x.latency[r]).filter(|l| !l.is_nan()),
+        if let Some(x) = x {
+            b.add_chunk(&ChunkColumns {
+                timestamp: ints(cs, &ColumnKey::Timestamp),
+                service: x.service,
+                endpoint: x.endpoint,
+                event_type: x.event_type,
+                method: x.method,
+                status: x.status,
+                latency: x.latency,
             });
         }
     }
