@@ -43,10 +43,19 @@ fn main() {
             break;
         }
     }
-    // One partition holding every row, like one busy tenant-hour, filled
-    // as eight agents sending batches of 1,000 concurrently would: each
-    // chunk holds batches whose time ranges overlap, so the segment's sort
-    // order hops between chunks as it does in the server.
+    // One busy tenant-hour: the generated day (all tenants) squeezed into
+    // one hour, order and spacing kept, so the rollups have the 60 minutes
+    // of a real partition. It is filled as eight agents sending batches of
+    // 1,000 concurrently would: each chunk holds batches whose time ranges
+    // overlap, so the segment's sort order hops between chunks as it does
+    // in the server.
+    let start = events.iter().map(|e| e.timestamp.0).min().unwrap_or(0);
+    let hour = start - start.rem_euclid(3_600_000_000);
+    for e in &mut events {
+        let offset = (e.timestamp.0 - start) / 24;
+        e.timestamp = Micros(hour + offset.min(3_599_999_999));
+        e.received_at = e.timestamp;
+    }
     let agents: Vec<Vec<_>> = (0..AGENTS)
         .map(|a| events.iter().skip(a).step_by(AGENTS).cloned().collect())
         .collect();
