@@ -550,6 +550,17 @@ impl ActiveTenant {
         added
     }
 
+    /// Frozen chunks whose summary is not built yet (for warming them
+    /// off the query path).
+    pub fn unsummarized(&self) -> Vec<Arc<Chunk>> {
+        self.partitions
+            .values()
+            .flat_map(|p| &p.chunks)
+            .filter(|c| c.frozen && c.summary.get().is_none())
+            .cloned()
+            .collect()
+    }
+
     /// Takes every row out (for sealing or dropping); returns them per partition.
     pub fn take_all(&mut self) -> Frozen {
         let parts = std::mem::take(&mut self.partitions);
@@ -963,6 +974,22 @@ mod tests {
             !chunks[3].frozen && chunks[3].summary.get().is_none(),
             "the live tail is read row by row"
         );
+    }
+
+    #[test]
+    fn unsummarized_lists_frozen_chunks_until_their_summary_exists() {
+        let events: Vec<Event> = (0..(2 * CHUNK_ROWS as u64 + 10))
+            .map(sample_event)
+            .collect();
+        let mut a = ActiveTenant::default();
+        a.insert(&events, 1, HOUR);
+        // Two full chunks; the 10-row tail is not frozen.
+        let cold = a.unsummarized();
+        assert_eq!(cold.len(), 2);
+        cold[0].summary();
+        assert_eq!(a.unsummarized().len(), 1);
+        cold[1].summary();
+        assert!(a.unsummarized().is_empty());
     }
 
     #[test]

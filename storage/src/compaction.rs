@@ -89,6 +89,7 @@ fn run(weak: Weak<Store>, rx: Receiver<Msg>) {
             Err(RecvTimeoutError::Timeout) => {}
         }
         store.seal_aged();
+        store.warm_summaries();
         if last_compact.elapsed() >= COMPACT_EVERY {
             if let Err(e) = compact(&store) {
                 tracing::warn!(error = %e, "compaction failed");

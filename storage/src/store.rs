@@ -564,6 +564,18 @@ impl Store {
         self.seal_over_budget();
     }
 
+    /// Builds the summaries of frozen active chunks that have none yet, so
+    /// the first query after heavy ingest does not pay for them (the
+    /// background thread runs this between its other work).
+    pub(crate) fn warm_summaries(&self) {
+        for slot in self.slots() {
+            let chunks = slot.state.lock().active.unsummarized();
+            for c in chunks {
+                c.summary();
+            }
+        }
+    }
+
     /// Seals tenants whose oldest active row is older than `seal_age`.
     pub(crate) fn seal_aged(&self) {
         for slot in self.slots() {
@@ -711,6 +723,11 @@ impl Store {
                 return Err(e);
             }
         };
+        // Load the rollups now, on the sealing thread: the first query over
+        // fresh segments would otherwise read and decode them all.
+        if let Err(e) = reader.rollups() {
+            tracing::warn!(segment = id.0, error = %e, "reading a new segment's rollups failed");
+        }
         Ok(Sealed {
             meta: SegmentMeta {
                 id: id.0,
