@@ -30,7 +30,7 @@ use std::collections::HashMap;
 
 use super::encoding::scale_for;
 use crate::codec::{Reader, put_bytes, put_ivarint, put_uvarint};
-use crate::column::StrColumn;
+use crate::column::{Column, ColumnKey, ColumnSet, StrColumn};
 use crate::error::{Result, StorageError};
 use crate::event::{Method, is_error};
 use crate::query::hash::SeededHash;
@@ -112,6 +112,33 @@ pub struct ChunkColumns<'a> {
     pub status: &'a [i64],
     /// NaN for none.
     pub latency: &'a [f64],
+}
+
+impl<'a> ChunkColumns<'a> {
+    /// The columns of a chunk, `None` when it lacks one or holds one of
+    /// another kind.
+    pub fn of(cs: &'a ColumnSet) -> Option<ChunkColumns<'a>> {
+        let str_col = |k: &ColumnKey| match cs.get(k) {
+            Some(Column::Str(c)) => Some(c),
+            _ => None,
+        };
+        let int_col = |k: &ColumnKey| match cs.get(k) {
+            Some(Column::Int(v)) => Some(v.as_slice()),
+            _ => None,
+        };
+        Some(ChunkColumns {
+            timestamp: int_col(&ColumnKey::Timestamp)?,
+            service: str_col(&ColumnKey::Service)?,
+            endpoint: str_col(&ColumnKey::Endpoint)?,
+            event_type: str_col(&ColumnKey::EventType)?,
+            method: int_col(&ColumnKey::Method)?,
+            status: int_col(&ColumnKey::StatusCode)?,
+            latency: match cs.get(&ColumnKey::LatencyMs) {
+                Some(Column::Float(v)) => v,
+                _ => return None,
+            },
+        })
+    }
 }
 
 /// A chunk-local group: (minute, service code, endpoint code, method,

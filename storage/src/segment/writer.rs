@@ -18,7 +18,7 @@ use super::format::{
 };
 use super::rollup_build::{ChunkColumns, RollupBuilder, encode_rollups};
 use super::{SegmentSummary, WriteOptions};
-use crate::column::{Column, ColumnKey, ColumnKind, ColumnSet, NULL_CODE, NULL_INT, StrColumn};
+use crate::column::{Column, ColumnKey, ColumnKind, ColumnSet, NULL_CODE, NULL_INT};
 use crate::error::{Result, StorageError};
 use crate::query::hash::SeededHash;
 use crate::types::{Micros, PartitionStart, SegmentId, TenantId};
@@ -59,25 +59,20 @@ pub fn tmp_path(final_path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// One column of a block, gathered from the input chunks in row order.
-enum Gathered<'a> {
+/// One column's values, strings borrowed from the input chunks: every
+/// input row flat in input order (chunk after chunk), or one block of them
+/// gathered in sorted order. Flat first, so gathering a block is one
+/// indexed load per row instead of a per-row lookup of the chunk's column.
+enum Values<'a> {
     Int(Vec<i64>),
     Float(Vec<f64>),
     Str(Vec<Option<&'a str>>),
 }
 
-/// One column of every input row, laid out flat in input order (chunk
-/// after chunk), so that gathering a block in sorted order is one indexed
-/// load per row instead of a per-row lookup of the chunk's column.
-enum Flat<'a> {
-    Int(Vec<i64>),
-    Float(Vec<f64>),
-    Str(Vec<Option<&'a str>>),
-}
-
-impl<'a> Flat<'a> {
-    /// A chunk lacking the column contributes nulls.
-    fn build(chunks: &'a [ColumnSet], key: &ColumnKey, total: usize) -> Flat<'a> {
+impl<'a> Values<'a> {
+    /// Every input row's value, in input order; a chunk lacking the column
+    /// contributes nulls.
+    fn flat(chunks: &'a [ColumnSet], key: &ColumnKey, total: usize) -> Values<'a> {
         match key.kind() {
             ColumnKind::Int => {
                 let mut v = Vec::with_capacity(total);
@@ -87,7 +82,7 @@ impl<'a> Flat<'a> {
                         _ => v.resize(v.len() + cs.rows, NULL_INT),
                     }
                 }
-                Flat::Int(v)
+                Values::Int(v)
             }
             ColumnKind::Float => {
                 let mut v = Vec::with_capacity(total);
@@ -97,7 +92,7 @@ impl<'a> Flat<'a> {
                         _ => v.resize(v.len() + cs.rows, f64::NAN),
                     }
                 }
-                Flat::Float(v)
+                Values::Float(v)
             }
             ColumnKind::Str => {
                 let mut v = Vec::with_capacity(total);
@@ -107,17 +102,17 @@ impl<'a> Flat<'a> {
                         _ => v.resize(v.len() + cs.rows, None),
                     }
                 }
-                Flat::Str(v)
+                Values::Str(v)
             }
         }
     }
 
-    /// The values at flat indexes `idx` (bounded by `check_input`).
-    fn gather(&self, idx: &[u32]) -> Gathered<'a> {
+    /// The values at indexes `idx` (bounded by `check_input`).
+    fn gather(&self, idx: &[u32]) -> Values<'a> {
         match self {
-            Flat::Int(v) => Gathered::Int(idx.iter().map(|&i| v[i as usize]).collect()),
-            Flat::Float(v) => Gathered::Float(idx.iter().map(|&i| v[i as usize]).collect()),
-            Flat::Str(v) => Gathered::Str(idx.iter().map(|&i| v[i as usize]).collect()),
+            Values::Int(v) => Values::Int(idx.iter().map(|&i| v[i as usize]).collect()),
+            Values::Float(v) => Values::Float(idx.iter().map(|&i| v[i as usize]).collect()),
+            Values::Str(v) => Values::Str(idx.iter().map(|&i| v[i as usize]).collect()),
         }
     }
 }
@@ -173,7 +168,7 @@ fn ints<'a>(cs: &'a ColumnSet, key: &ColumnKey) -> &'a [i64] {
     }
 }
 
-fn stats_of(g: &Gathered<'_>) -> DiskStats {
+fn stats_of(g: &Values<'_>) -> DiskStats {
     fn fold<T: Copy>(vals: impl Iterator<Item = T>, lt: impl Fn(T, T) -> bool) -> Option<(T, T)> {
         vals.fold(None, |acc, v| match acc {
             None => Some((v, v)),
@@ -184,21 +179,21 @@ fn stats_of(g: &Gathered<'_>) -> DiskStats {
         })
     }
     match g {
-        Gathered::Int(v) => {
+        Values::Int(v) => {
             let nulls = v.iter().filter(|&&x| x == NULL_INT).count() as u64;
             match fold(v.iter().copied().filter(|&x| x != NULL_INT), |a, b| a < b) {
                 Some((min, max)) => DiskStats::Int { min, max, nulls },
                 None => DiskStats::AllNull { nulls },
             }
         }
-        Gathered::Float(v) => {
+        Values::Float(v) => {
             let nulls = v.iter().filter(|x| x.is_nan()).count() as u64;
             match fold(v.iter().copied().filter(|x| !x.is_nan()), |a, b| a < b) {
                 Some((min, max)) => DiskStats::Float { min, max, nulls },
                 None => DiskStats::AllNull { nulls },
             }
         }
-        Gathered::Str(v) => {
+        Values::Str(v) => {
             let nulls = v.iter().filter(|x| x.is_none()).count() as u64;
             match fold(v.iter().flatten().copied(), |a, b| a < b) {
                 Some((min, max)) if min.len().max(max.len()) <= MAX_STAT_STR => DiskStats::Str {
@@ -213,16 +208,34 @@ fn stats_of(g: &Gathered<'_>) -> DiskStats {
     }
 }
 
+/// A chunk as it goes into the file.
+struct Stored {
+    codec: u8,
+    bytes: Vec<u8>,
+    /// Length before compression.
+    raw_len: u32,
+}
+
+impl Stored {
+    /// The chunk of a column a block does not have.
+    fn absent() -> Stored {
+        Stored {
+            codec: CODEC_NONE,
+            bytes: Vec::new(),
+            raw_len: 0,
+        }
+    }
+}
+
 /// Compresses each candidate and keeps the smallest stored form.
-/// Returns (choice, codec, stored bytes, raw length).
 /// One compression context serves the whole segment: creating one per
 /// chunk cost more than the compression itself.
 fn choose(
     z: &mut zstd::bulk::Compressor<'static>,
     candidates: Vec<Candidate>,
     what: &str,
-) -> Result<(Choice, u8, Vec<u8>, u32)> {
-    let mut best: Option<(Choice, u8, Vec<u8>, u32)> = None;
+) -> Result<(Choice, Stored)> {
+    let mut best: Option<(Choice, Stored)> = None;
     for (choice, raw) in candidates {
         if raw.len() > MAX_CHUNK_RAW as usize {
             return Err(invalid(format!(
@@ -234,12 +247,24 @@ fn choose(
         let packed = z
             .compress(&raw)
             .map_err(|e| StorageError::invalid("zstd", e.to_string()))?;
-        let pick = if packed.len() < raw.len() {
-            (choice, CODEC_ZSTD, packed, raw_len)
+        let stored = if packed.len() < raw.len() {
+            Stored {
+                codec: CODEC_ZSTD,
+                bytes: packed,
+                raw_len,
+            }
         } else {
-            (choice, CODEC_NONE, raw, raw_len)
+            Stored {
+                codec: CODEC_NONE,
+                bytes: raw,
+                raw_len,
+            }
         };
-        if best.as_ref().is_none_or(|b| pick.2.len() < b.2.len()) {
+        let pick = (choice, stored);
+        if best
+            .as_ref()
+            .is_none_or(|b| pick.1.bytes.len() < b.1.bytes.len())
+        {
             best = Some(pick);
         }
     }
@@ -262,15 +287,15 @@ impl Out {
         Ok(())
     }
     /// Writes a stored chunk and returns where it is.
-    fn chunk(&mut self, codec: u8, stored: &[u8], raw_len: u32) -> Result<ChunkRef> {
+    fn chunk(&mut self, stored: &Stored) -> Result<ChunkRef> {
         let at = ChunkRef {
             offset: self.offset,
-            len: stored.len() as u32,
-            raw_len,
-            crc: crc32fast::hash(stored),
-            codec,
+            len: stored.bytes.len() as u32,
+            raw_len: stored.raw_len,
+            crc: crc32fast::hash(&stored.bytes),
+            codec: stored.codec,
         };
-        self.put(stored)?;
+        self.put(&stored.bytes)?;
         Ok(at)
     }
 }
@@ -353,7 +378,7 @@ struct Input<'a> {
     keys: &'a [ColumnKey],
     /// Every row as (timestamp, seq, chunk, row), sorted.
     order: &'a [(i64, i64, u32, u32)],
-    /// `order` as indexes into a `Flat` column.
+    /// `order` as indexes into a flat column (`Values::flat`).
     flat_idx: Vec<u32>,
     /// `order`'s timestamps.
     ts: Vec<i64>,
@@ -367,14 +392,12 @@ enum Piece {
         block: usize,
         encoding: u8,
         stats: DiskStats,
-        codec: u8,
-        stored: Vec<u8>,
-        raw_len: u32,
+        stored: Stored,
     },
     /// A column is complete; its distinct values when the footer keeps them.
     ColumnDone(Option<Vec<String>>),
-    /// The rollup section (codec, stored bytes, raw length), when kept.
-    Rollups(Option<(u8, Vec<u8>, u32)>),
+    /// The rollup section, when kept.
+    Rollups(Option<Stored>),
 }
 
 /// Lays pieces down in task order (column 0's chunks block by block, then
@@ -419,11 +442,9 @@ impl Assembler<'_> {
                 block,
                 encoding,
                 stats,
-                codec,
                 stored,
-                raw_len,
             } => {
-                let at = self.out.chunk(codec, &stored, raw_len)?;
+                let at = self.out.chunk(&stored)?;
                 self.metas[block][task] = Some(ChunkMeta {
                     at,
                     encoding,
@@ -431,8 +452,8 @@ impl Assembler<'_> {
                 });
             }
             Piece::ColumnDone(d) => self.distinct[task] = d,
-            Piece::Rollups(Some((codec, stored, raw_len))) => {
-                self.rollups_at = Some(self.out.chunk(codec, &stored, raw_len)?);
+            Piece::Rollups(Some(stored)) => {
+                self.rollups_at = Some(self.out.chunk(&stored)?);
             }
             Piece::Rollups(None) => {}
         }
@@ -612,7 +633,7 @@ fn encode_column(
 ) -> Result<Option<Vec<String>>> {
     let key = &input.keys[k];
     let block_rows = input.opts.block_rows;
-    let flat = Flat::build(input.chunks, key, input.order.len());
+    let flat = Values::flat(input.chunks, key, input.order.len());
     let has: Vec<bool> = input
         .chunks
         .iter()
@@ -647,24 +668,20 @@ fn encode_column(
                 // ids stopped being hex): try them all.
                 cands = candidates(&g, key, ts, rows.len(), None);
             }
-            let (choice, codec, stored, raw_len) = choose(z, cands, &format!("{key:?}"))?;
+            let (choice, stored) = choose(z, cands, &format!("{key:?}"))?;
             hint = Some(choice);
             Piece::Chunk {
                 block: b,
                 encoding: choice.enc,
                 stats,
-                codec,
                 stored,
-                raw_len,
             }
         } else {
             Piece::Chunk {
                 block: b,
                 encoding: ENC_ABSENT,
                 stats,
-                codec: CODEC_NONE,
-                stored: Vec::new(),
-                raw_len: 0,
+                stored: Stored::absent(),
             }
         };
         if !emit(piece) {
@@ -718,56 +735,14 @@ fn distinct_values(chunks: &[ColumnSet], key: &ColumnKey, rows: usize) -> Option
 /// depend on row order, except the rare latency sums that cannot be kept
 /// exact, which are then summed in that order), and their stored section
 /// when the segment is large enough to keep them.
-fn str_col(cs: &ColumnSet, k: ColumnKey) -> Option<&StrColumn> {
-    match cs.get(&k) {
-        Some(Column::Str(c)) => Some(c),
-        _ => None,
-    }
-}
-
 fn build_rollups(
     input: &Input<'_>,
     z: &mut zstd::bulk::Compressor<'static>,
-) -> Result<Option<(u8, Vec<u8>, u32)>> {
-    struct Cols<'a> {
-        service: &'a StrColumn,
-        endpoint: &'a StrColumn,
-        event_type: &'a StrColumn,
-        method: &'a [i64],
-        status: &'a [i64],
-        latency: &'a [f64],
-    }
-    let cols: Vec<Option<Cols<'_>>> = input
-        .chunks
-        .iter()
-        .map(|cs| {
-            Some(Cols {
-                service: str_col(cs, ColumnKey::Service)?,
-                endpoint: str_col(cs, ColumnKey::Endpoint)?,
-                event_type: str_col(cs, ColumnKey::EventType)?,
-                method: ints(cs, &ColumnKey::Method),
-                status: ints(cs, &ColumnKey::StatusCode),
-                latency: match cs.get(&ColumnKey::LatencyMs) {
-                    Some(Column::Float(v)) => v,
-                    _ => return None,
-                },
-            })
-        })
-        .collect();
+) -> Result<Option<Stored>> {
     let mut b = RollupBuilder::default();
-    for (cs, x) in input.chunks.iter().zip(&cols) {
-        // `check_input` made sure every chunk has these, at full length.
-        if let Some(x) = x {
-            b.add_chunk(&ChunkColumns {
-                timestamp: ints(cs, &ColumnKey::Timestamp),
-                service: x.service,
-                endpoint: x.endpoint,
-                event_type: x.event_type,
-                method: x.method,
-                status: x.status,
-                latency: x.latency,
-            });
-        }
+    // `check_input` made sure every chunk has these columns.
+    for cols in input.chunks.iter().filter_map(ChunkColumns::of) {
+        b.add_chunk(&cols);
     }
     let rollups = b.finish();
     let rollup_rows = rollups.by_minute.len() + rollups.by_route.len();
@@ -778,26 +753,26 @@ fn build_rollups(
         enc: 0,
         method: NO_METHOD,
     };
-    let (_, codec, stored, raw_len) = choose(z, vec![(only, encode_rollups(&rollups))], "rollups")?;
-    Ok(Some((codec, stored, raw_len)))
+    let (_, stored) = choose(z, vec![(only, encode_rollups(&rollups))], "rollups")?;
+    Ok(Some(stored))
 }
 
 /// Candidate encodings of the first `n` rows of a gathered column; with
 /// `only`, just that one (none when it does not apply).
 fn candidates(
-    g: &Gathered<'_>,
+    g: &Values<'_>,
     key: &ColumnKey,
     ts: &[i64],
     n: usize,
     only: Option<Choice>,
 ) -> Vec<Candidate> {
     match g {
-        Gathered::Int(v) => {
+        Values::Int(v) => {
             let n = n.min(v.len());
             let rel = (*key == ColumnKey::ReceivedAt).then(|| &ts[..n.min(ts.len())]);
             encoding::int_candidates(&v[..n], rel, only)
         }
-        Gathered::Float(v) => encoding::float_candidates(&v[..n.min(v.len())], only),
-        Gathered::Str(v) => encoding::str_candidates(&v[..n.min(v.len())], only),
+        Values::Float(v) => encoding::float_candidates(&v[..n.min(v.len())], only),
+        Values::Str(v) => encoding::str_candidates(&v[..n.min(v.len())], only),
     }
 }
