@@ -110,13 +110,7 @@ pub fn execute_with(
             let handles: Vec<_> = (0..threads)
                 .map(|_| s.spawn(|| run_worker(&ctx, units, &next)))
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| match h.join() {
-                    Ok(r) => r,
-                    Err(p) => std::panic::resume_unwind(p),
-                })
-                .collect()
+            join_all(handles)
         });
         let mut merged: Option<(GroupTable<'_>, QueryStats)> = None;
         for part in parts {
@@ -291,6 +285,18 @@ pub(crate) fn check_shape(unit: &dyn ScanUnit, block: usize, cols: &ColumnSet) -
 /// Newest-first event search with a cursor.
 pub fn search(units: &[Arc<dyn ScanUnit>], req: &SearchRequest) -> Result<SearchResult> {
     crate::query::search::search(units, req)
+}
+
+/// Joins scoped worker threads in order; a worker's panic continues in
+/// the caller, as if the work had run there.
+pub(crate) fn join_all<T>(handles: Vec<std::thread::ScopedJoinHandle<'_, T>>) -> Vec<T> {
+    handles
+        .into_iter()
+        .map(|h| match h.join() {
+            Ok(r) => r,
+            Err(p) => std::panic::resume_unwind(p),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use std::time::Instant;
 use crate::column::{Column, ColumnKey, ColumnSet, NULL_INT};
 use crate::error::Result;
 use crate::event::{AttrValue, Event, Method, Severity};
-use crate::query::engine::{MAX_QUERY_THREADS, check_shape};
+use crate::query::engine::{MAX_QUERY_THREADS, check_shape, join_all};
 use crate::query::filter::{BlockStats, Filter, UnitStats};
 use crate::query::model::{MAX_QUERY_LIMIT, QueryStats, SearchRequest, SearchResult};
 use crate::scan::ScanUnit;
@@ -201,13 +201,7 @@ pub fn search(units: &[Arc<dyn ScanUnit>], req: &SearchRequest) -> Result<Search
                     })
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| match h.join() {
-                    Ok(r) => r,
-                    Err(p) => std::panic::resume_unwind(p),
-                })
-                .collect()
+            join_all(handles)
         })
     };
     let mut events: Vec<Event> = Vec::with_capacity(winners.len());
