@@ -317,7 +317,7 @@ impl Store {
             }
             st.applied_through = st.applied_through.max(ticket.lsn);
             slot.applied.notify_all();
-            st.active.rows() >= self.config.seal_rows || st.active.bytes() >= self.seal_bytes()
+            self.over_limits(&st.active)
         };
         durable?;
         if need_seal {
@@ -545,9 +545,11 @@ impl Store {
         }
     }
 
-    /// Active bytes at which a tenant is sealed (see `StoreConfig::seal_bytes`).
-    fn seal_bytes(&self) -> usize {
-        self.config.seal_bytes.min(self.config.memory_budget / 2)
+    /// Whether a tenant's active rows are due for sealing by size: its
+    /// rows, or its bytes past `StoreConfig::seal_bytes` or half the budget.
+    fn over_limits(&self, active: &ActiveTenant) -> bool {
+        active.rows() >= self.config.seal_rows
+            || active.bytes() >= self.config.seal_bytes.min(self.config.memory_budget / 2)
     }
 
     /// Seals tenants over the row/byte limits, then enforces the budget.
@@ -555,7 +557,7 @@ impl Store {
         for slot in self.slots() {
             let over = {
                 let st = slot.state.lock();
-                st.active.rows() >= self.config.seal_rows || st.active.bytes() >= self.seal_bytes()
+                self.over_limits(&st.active)
             };
             if over && let Err(e) = self.seal_tenant(&slot) {
                 tracing::warn!(tenant = %slot.tenant, error = %e, "seal failed");
