@@ -213,6 +213,24 @@ impl TestServer {
         v["access_token"].as_str().expect("access token").to_owned()
     }
 
+    /// How many events of the last hour the tenant of `read_key` has
+    /// stored, by the query API.
+    pub async fn count_events(&self, read_key: &str) -> Option<u64> {
+        let r = self
+            .req(
+                "POST",
+                "/api/v1/query",
+                &[
+                    ("x-api-key", read_key),
+                    ("content-type", "application/json"),
+                ],
+                json!({"aggregations": [{"op": "count", "as": "n"}]}).to_string(),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["rows"][0][0].as_u64()
+    }
+
     /// Registers a tenant (as the platform administrator) with owner
     /// `owner@<name>.test`; returns (tenant id, ingest API key, owner token).
     pub async fn create_tenant(&self, name: &str) -> (String, String, String) {
