@@ -253,8 +253,8 @@ pub fn check(dir: &DirArgs) -> ExitCode {
     match pulsestream_storage::store::verify(data_dir) {
         Ok(report) => {
             println!(
-                "checked {} files, {} blocks",
-                report.files_checked, report.blocks_checked
+                "checked {} files, {} blocks, {} WAL records",
+                report.files_checked, report.blocks_checked, report.wal_records_checked
             );
             for p in &report.problems {
                 println!("DAMAGED: {p}");

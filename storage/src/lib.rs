@@ -22,6 +22,7 @@ pub mod codec;
 pub mod column;
 pub mod compaction;
 pub mod config;
+pub mod damage;
 pub mod error;
 pub mod event;
 pub mod paths;
@@ -35,6 +36,7 @@ pub mod types;
 pub mod wal;
 
 pub use config::StoreConfig;
+pub use damage::{DamageItem, DamageKind};
 pub use error::{Result, StorageError};
 pub use event::{AttrValue, Event, Method, Severity};
 pub use store::{Ack, Store, StoreStats, TenantStats, VerifyReport};

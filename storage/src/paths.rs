@@ -6,6 +6,7 @@
 //! <dir>/catalog.redb                           the catalog (source of truth for segments)
 //! <dir>/wal/<first-lsn:020>.wal                write-ahead log files
 //! <dir>/tenants/<tenant>/<yyyymmddhh>/<id:020>.seg   sealed segments
+//! <dir>/quarantine/<name>                     copies of damaged files, kept for review
 //! <any>.tmp                                    a file being written; removed on open
 //! ```
 //! Nothing else in the crate builds a path by hand, so renaming a file is a
@@ -19,6 +20,7 @@ pub const LOCK_FILE: &str = "LOCK";
 pub const CATALOG_FILE: &str = "catalog.redb";
 pub const WAL_DIR: &str = "wal";
 pub const TENANTS_DIR: &str = "tenants";
+pub const QUARANTINE_DIR: &str = "quarantine";
 pub const WAL_EXT: &str = "wal";
 pub const SEGMENT_EXT: &str = "seg";
 pub const TMP_EXT: &str = "tmp";
@@ -33,6 +35,11 @@ pub fn catalog_file(dir: &Path) -> PathBuf {
 
 pub fn wal_dir(dir: &Path) -> PathBuf {
     dir.join(WAL_DIR)
+}
+
+/// Copies of damaged files, kept for review; nothing reads them back.
+pub fn quarantine_dir(dir: &Path) -> PathBuf {
+    dir.join(QUARANTINE_DIR)
 }
 
 pub fn tenants_dir(dir: &Path) -> PathBuf {

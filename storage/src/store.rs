@@ -28,6 +28,7 @@ use crate::active::{ActiveTenant, ActiveUnit, Frozen};
 use crate::catalog::{Catalog, Change, SegmentMeta, TenantMeta};
 use crate::column::ColumnSet;
 use crate::config::StoreConfig;
+use crate::damage::{DamageItem, DamageKind, DamageLog};
 use crate::error::{Result, StorageError};
 use crate::event::Event;
 use crate::paths;
@@ -91,6 +92,7 @@ pub struct StoreStats {
 pub struct VerifyReport {
     pub files_checked: u64,
     pub blocks_checked: u64,
+    pub wal_records_checked: u64,
     /// One line per damaged thing, naming it.
     pub problems: Vec<String>,
 }
@@ -153,6 +155,11 @@ pub struct Store {
     pub(crate) maintenance: Mutex<()>,
     closed: AtomicBool,
     pub(crate) background: Mutex<Option<crate::compaction::Background>>,
+    /// Damage met since open (see `damage.rs`).
+    pub(crate) damage: DamageLog,
+    /// Segments the catalog lists that could not be opened: left out of
+    /// reads (which say so), still dropped by retention and tenant drops.
+    pub(crate) unopened: Mutex<Vec<SegmentMeta>>,
 }
 
 fn overlaps(min: Micros, max: Micros, range: &TimeRange) -> bool {
@@ -173,6 +180,8 @@ impl Store {
         let state = catalog.load()?;
         remove_leftovers(&dir, &state.segments)?;
 
+        let damage = DamageLog::default();
+        let mut unopened = Vec::new();
         let mut view = View::default();
         for meta in &state.segments {
             let Some(tenant) = meta.tenant_id() else {
@@ -195,6 +204,8 @@ impl Store {
                 Err(e) => {
                     tracing::error!(segment = meta.id, file = %meta.file, error = %e,
                         "cannot open segment; it is left out of queries (see `check`)");
+                    damage.add(DamageKind::Segment, &meta.path(&dir), e.to_string());
+                    unopened.push(meta.clone());
                 }
             }
         }
@@ -230,6 +241,31 @@ impl Store {
             st.applied_through = rec.lsn.0;
             Ok(())
         })?;
+        for d in &outcome.damage {
+            let copy = d
+                .quarantined
+                .as_ref()
+                .map(|q| format!("; copy in {}", q.display()))
+                .unwrap_or_default();
+            damage.add(
+                DamageKind::WalRecord,
+                &d.path,
+                format!("offset {} ({} bytes): {}{copy}", d.offset, d.len, d.detail),
+            );
+        }
+        for q in wal::quarantined_files(&dir)? {
+            if !outcome
+                .damage
+                .iter()
+                .any(|d| d.quarantined.as_ref() == Some(&q))
+            {
+                damage.add(
+                    DamageKind::WalRecord,
+                    &q,
+                    "copy of a damaged WAL file kept for review (remove it once reviewed)",
+                );
+            }
+        }
         let max_sealed = sealed_through.values().copied().max().unwrap_or(0);
         let next_lsn = outcome
             .max_lsn
@@ -264,6 +300,8 @@ impl Store {
             maintenance: Mutex::new(()),
             closed: AtomicBool::new(false),
             background: Mutex::new(None),
+            damage,
+            unopened: Mutex::new(unopened),
             config,
         });
         store.trim_wal();
@@ -479,6 +517,16 @@ impl Store {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Damage met since open, for `/health`.
+    pub fn damage(&self) -> Vec<DamageItem> {
+        self.damage.items()
+    }
+
+    /// Damaged items met since open, per kind, for `/metrics`.
+    pub fn damage_counts(&self) -> Vec<(DamageKind, u64)> {
+        self.damage.counts()
     }
 
     // ---- internals -------------------------------------------------------
@@ -922,9 +970,10 @@ pub fn verify(dir: &std::path::Path) -> Result<VerifyReport> {
             format!("{} is not a directory", dir.display()),
         ));
     }
-    let (wal_files, _records, wal_problems) = wal::verify_wal(dir)?;
-    report.files_checked += wal_files;
-    report.problems.extend(wal_problems);
+    let wal_check = wal::verify_wal(dir)?;
+    report.files_checked += wal_check.files;
+    report.wal_records_checked = wal_check.records;
+    report.problems.extend(wal_check.problems);
     let cat_path = paths::catalog_file(dir);
     if !cat_path.exists() {
         return Ok(report);

@@ -9,6 +9,13 @@
 //! A new file is started when the current one reaches `wal_file_bytes`, and
 //! after every open (replayed files are never appended to again).
 //!
+//! Damage (see `scan.rs`, `replay.rs`): a record whose checksum fails is
+//! skipped and reading goes on with the next intact record (found by
+//! resynchronising on a valid frame when the length is damaged); only a tail
+//! with no intact record after it is cut. A damaged file is copied to
+//! `<dir>/quarantine/` first. LSNs and sequence numbers readable in a damaged
+//! record's header still count as used.
+//!
 //! Invariants (together with the catalog, see `catalog.rs`):
 //! - An append is acknowledged only after `fdatasync` returned for a write
 //!   that covered its whole record (group commit: one sync serves every
@@ -24,10 +31,11 @@
 
 pub mod record;
 pub mod replay;
+pub mod scan;
 pub mod writer;
 
 pub use record::{WalRecord, decode_record, encode_events, encode_record};
-pub use replay::{ReplayOutcome, replay, verify_wal};
+pub use replay::{ReplayOutcome, WalCheck, WalDamage, quarantined_files, replay, verify_wal};
 pub use writer::{Ticket, WalFile, WalWriter};
 
 /// First bytes of every WAL file.

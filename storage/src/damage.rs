@@ -1,0 +1,139 @@
+//! The store's record of damage it met: WAL records skipped at replay,
+//! segments that cannot be opened or read, rollup sections recomputed.
+//! `/health` lists it and `/metrics` counts it per kind; it lives as long
+//! as the open store (a restart finds what is still on disk again).
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use parking_lot::Mutex;
+
+/// What kind of thing is damaged (the `kind` of `/health` and `/metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DamageKind {
+    /// A WAL record that failed its checksum (its events are lost), or a
+    /// quarantined copy of a WAL file that held one.
+    WalRecord,
+    /// A segment that cannot be opened, or one of its blocks.
+    Segment,
+    /// A segment's rollup section (derived data: answers are recomputed
+    /// from the column blocks and stay complete).
+    Rollups,
+}
+
+impl DamageKind {
+    pub const ALL: [DamageKind; 3] = [
+        DamageKind::WalRecord,
+        DamageKind::Segment,
+        DamageKind::Rollups,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DamageKind::WalRecord => "wal_record",
+            DamageKind::Segment => "segment",
+            DamageKind::Rollups => "rollups",
+        }
+    }
+}
+
+/// One damaged item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DamageItem {
+    pub kind: DamageKind,
+    /// The damaged file.
+    pub path: String,
+    pub detail: String,
+    /// When the store first met it.
+    pub since: SystemTime,
+}
+
+/// Most items kept: a disk that is failing everywhere would otherwise grow
+/// this list (and every `/health` answer) without bound. The per-kind
+/// counts keep counting past it.
+pub const MAX_DAMAGE_ITEMS: usize = 1000;
+
+#[derive(Debug, Default)]
+pub struct DamageLog {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    items: Vec<DamageItem>,
+    counts: [u64; 3],
+}
+
+impl DamageLog {
+    /// Records an item unless the same (kind, path, detail) is known.
+    /// Returns whether it was new.
+    pub fn add(&self, kind: DamageKind, path: &Path, detail: impl Into<String>) -> bool {
+        let path = path.display().to_string();
+        let detail = detail.into();
+        let mut g = self.inner.lock();
+        if g.items
+            .iter()
+            .any(|i| i.kind == kind && i.path == path && i.detail == detail)
+        {
+            return false;
+        }
+        g.counts[kind as usize] += 1;
+        if g.items.len() < MAX_DAMAGE_ITEMS {
+            g.items.push(DamageItem {
+                kind,
+                path,
+                detail,
+                since: SystemTime::now(),
+            });
+        }
+        true
+    }
+
+    /// Whether anything under `kind` is known for `path`.
+    pub fn knows(&self, kind: DamageKind, path: &Path) -> bool {
+        let path = path.display().to_string();
+        self.inner
+            .lock()
+            .items
+            .iter()
+            .any(|i| i.kind == kind && i.path == path)
+    }
+
+    pub fn items(&self) -> Vec<DamageItem> {
+        self.inner.lock().items.clone()
+    }
+
+    /// Items met per kind (every kind listed, zeros included).
+    pub fn counts(&self) -> Vec<(DamageKind, u64)> {
+        let g = self.inner.lock();
+        DamageKind::ALL
+            .iter()
+            .map(|k| (*k, g.counts[*k as usize]))
+            .collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inner.lock().counts.iter().all(|c| *c == 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_are_kept_once_and_counted_per_kind() {
+        let log = DamageLog::default();
+        assert!(log.is_empty());
+        assert!(log.add(DamageKind::WalRecord, Path::new("a.wal"), "offset 16"));
+        assert!(!log.add(DamageKind::WalRecord, Path::new("a.wal"), "offset 16"));
+        assert!(log.add(DamageKind::Rollups, Path::new("b.seg"), "crc"));
+        assert!(log.knows(DamageKind::Rollups, Path::new("b.seg")));
+        assert!(!log.knows(DamageKind::Segment, Path::new("b.seg")));
+        assert_eq!(log.items().len(), 2);
+        let counts = log.counts();
+        assert_eq!(counts[0], (DamageKind::WalRecord, 1));
+        assert_eq!(counts[1], (DamageKind::Segment, 0));
+        assert_eq!(counts[2], (DamageKind::Rollups, 1));
+    }
+}
