@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use super::DirArgs;
+use super::{CheckArgs, DirArgs};
 use hyper::Method;
 
 use super::online::Online;
@@ -236,9 +236,10 @@ pub fn user_create(
     Ok(())
 }
 
-/// `check`: 0 when sound, 1 when damaged, 2 when the check itself failed.
-pub fn check(dir: &DirArgs) -> ExitCode {
-    let config = match dir.load() {
+/// `check`: 0 when sound, 1 when damaged (or the rebuild failed), 2 when
+/// the check itself failed.
+pub fn check(args: &CheckArgs) -> ExitCode {
+    let config = match args.dir.load() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -249,6 +250,31 @@ pub fn check(dir: &DirArgs) -> ExitCode {
     if !data_dir.is_dir() {
         eprintln!("error: {} is not a directory", data_dir.display());
         return ExitCode::from(2);
+    }
+    if args.rebuild_catalog {
+        match pulsestream_storage::rebuild::rebuild_catalog(data_dir) {
+            Ok(r) => {
+                if let Some(p) = &r.moved_aside {
+                    println!("unreadable catalog moved to {}", p.display());
+                }
+                for (to, why) in &r.quarantined {
+                    println!("QUARANTINED: {why} (now {})", to.display());
+                }
+                for t in &r.from_wal {
+                    println!(
+                        "tenant {t}: sealed-through LSN matched from the WAL (version-1 segments)"
+                    );
+                }
+                println!(
+                    "catalog rebuilt: {} segments, {} tenants",
+                    r.segments, r.tenants
+                );
+            }
+            Err(e) => {
+                eprintln!("error: cannot rebuild the catalog: {e}");
+                return ExitCode::from(1);
+            }
+        }
     }
     match pulsestream_storage::store::verify(data_dir) {
         Ok(report) => {

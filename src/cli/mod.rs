@@ -46,8 +46,9 @@ pub enum Command {
     /// User administration (offline, or through the running server).
     #[command(subcommand)]
     User(UserCommand),
-    /// Verify every checksum of the store; exit 0 only when all is sound.
-    Check(DirArgs),
+    /// Verify every checksum of the store (WAL records included); exit 0
+    /// only when all is sound.
+    Check(CheckArgs),
     /// Realistic API-call traffic generator.
     Loadgen(LoadgenArgs),
 }
@@ -71,6 +72,16 @@ pub struct DirArgs {
     pub config: Option<PathBuf>,
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub dir: DirArgs,
+    /// Rebuild a missing or unreadable catalog from the segment footers
+    /// (the server must be stopped), then verify.
+    #[arg(long)]
+    pub rebuild_catalog: bool,
 }
 
 impl DirArgs {
@@ -172,7 +183,7 @@ fn run(command: Command) -> ExitCode {
             role,
             dir,
         }) => admin::user_create(&dir, &tenant, &email, &password, &role),
-        Command::Check(dir) => return admin::check(&dir),
+        Command::Check(args) => return admin::check(&args),
         Command::Loadgen(args) => return loadgen_args::run(args),
     };
     match result {

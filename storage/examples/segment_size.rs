@@ -191,6 +191,8 @@ fn main() {
         block_rows: 1 << 16,
         zstd_level: level,
         threads: pulsestream_storage::segment::default_threads(),
+        sealed_through: 0,
+        level: 0,
     };
     let sets: Vec<((String, i64), ColumnSet)> =
         groups.into_iter().map(|(k, b)| (k, b.finish())).collect();

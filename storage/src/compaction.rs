@@ -198,7 +198,10 @@ fn merge(store: &Store, tenant: &TenantId, p: PartitionStart, inputs: &[Sealed])
             .next_segment_id
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
     );
-    let new = store.write_segment_file(tenant, p, id, &sets, level)?;
+    // Every input is sealed, so the tenant's sealed-through LSN now is
+    // true of the output (what a catalog rebuild reads from its footer).
+    let through = store.sealed_through_of(tenant);
+    let new = store.write_segment_file(tenant, p, id, &sets, level, through)?;
     let old_ids: Vec<u64> = inputs.iter().map(|s| s.meta.id).collect();
     if let Err(e) = store.commit(&Change {
         add: vec![new.meta.clone()],

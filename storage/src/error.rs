@@ -38,6 +38,19 @@ pub enum StorageError {
     /// The caller asked for something invalid (bad query, bad config value).
     #[error("invalid {what}: {detail}")]
     Invalid { what: &'static str, detail: String },
+    /// The catalog is missing or unreadable while segment files exist: the
+    /// store refuses to open rather than lose track of them.
+    #[error(
+        "{detail}; nothing was deleted. Run `pulsestream check --rebuild-catalog --data-dir {}` \
+         to rebuild the catalog from the segment footers, or restore {} from a backup",
+        dir.display(),
+        path.display()
+    )]
+    CatalogUnusable {
+        dir: PathBuf,
+        path: PathBuf,
+        detail: String,
+    },
     /// The store is shutting down or was closed.
     #[error("store is closed")]
     Closed,

@@ -27,6 +27,7 @@ pub mod error;
 pub mod event;
 pub mod paths;
 pub mod query;
+pub mod rebuild;
 pub mod rollup;
 pub mod scan;
 pub mod segment;

@@ -176,8 +176,7 @@ impl Store {
         let dir = config.dir.clone();
         std::fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
         let lock = lock_dir(&dir)?;
-        let catalog = Catalog::open(&paths::catalog_file(&dir))?;
-        let state = catalog.load()?;
+        let (catalog, state) = open_catalog(&dir)?;
         remove_leftovers(&dir, &state.segments)?;
 
         let damage = DamageLog::default();
@@ -259,10 +258,16 @@ impl Store {
                 .iter()
                 .any(|d| d.quarantined.as_ref() == Some(&q))
             {
+                // Rebuilding the catalog quarantines segments; replay, WAL files.
+                let kind = if q.to_string_lossy().contains(".seg") {
+                    DamageKind::Segment
+                } else {
+                    DamageKind::WalRecord
+                };
                 damage.add(
-                    DamageKind::WalRecord,
+                    kind,
                     &q,
-                    "copy of a damaged WAL file kept for review (remove it once reviewed)",
+                    "damaged file kept in quarantine for review (remove it once reviewed)",
                 );
             }
         }
@@ -720,7 +725,7 @@ impl Store {
                     continue;
                 }
                 let id = SegmentId(self.next_segment_id.fetch_add(1, Ordering::Relaxed));
-                done.push(self.write_segment_file(tenant, *p, id, &sets, 0)?);
+                done.push(self.write_segment_file(tenant, *p, id, &sets, 0, through)?);
             }
             self.commit(&Change {
                 add: done.iter().map(|s| s.meta.clone()).collect(),
@@ -752,6 +757,7 @@ impl Store {
         id: SegmentId,
         sets: &[ColumnSet],
         level: u32,
+        sealed_through: u64,
     ) -> Result<Sealed> {
         let rel = paths::segment_rel_path(tenant, partition, id);
         let path = self.dir.join(&rel);
@@ -759,6 +765,8 @@ impl Store {
             ensure_dir(parent)?;
         }
         let mut opts = WriteOptions::from_config(&self.config);
+        opts.sealed_through = sealed_through;
+        opts.level = level;
         if level > 0 {
             // A merge is background work that nothing waits for: one core,
             // so ingest and queries keep the others. Sealing (level 0)
@@ -875,7 +883,7 @@ fn new_slot(tenant: &TenantId) -> Arc<TenantSlot> {
     })
 }
 
-fn lock_dir(dir: &Path) -> Result<File> {
+pub(crate) fn lock_dir(dir: &Path) -> Result<File> {
     let path = paths::lock_file(dir);
     let f = std::fs::OpenOptions::new()
         .create(true)
@@ -908,6 +916,37 @@ pub(crate) fn ensure_dir(dir: &Path) -> Result<()> {
         wal::writer::sync_dir(parent)?;
     }
     Ok(())
+}
+
+/// Opens the catalog, refusing (and deleting nothing) when it is missing
+/// while segment files exist, or cannot be read: opening on an empty
+/// catalog would make every segment an unlisted leftover.
+fn open_catalog(dir: &Path) -> Result<(Catalog, crate::catalog::CatalogState)> {
+    let path = paths::catalog_file(dir);
+    let unusable = |detail: String| StorageError::CatalogUnusable {
+        dir: dir.to_path_buf(),
+        path: path.clone(),
+        detail,
+    };
+    if !path.exists() {
+        let segments = crate::rebuild::segment_files(dir)?;
+        if !segments.is_empty() {
+            return Err(unusable(format!(
+                "the catalog {} is missing while {} segment file(s) exist",
+                path.display(),
+                segments.len()
+            )));
+        }
+    }
+    let catalog = match Catalog::open(&path) {
+        Ok(c) => c,
+        Err(e @ (StorageError::Locked(_) | StorageError::DiskFull { .. })) => return Err(e),
+        Err(e) => return Err(unusable(format!("the catalog cannot be opened: {e}"))),
+    };
+    let state = catalog
+        .load()
+        .map_err(|e| unusable(format!("the catalog cannot be read: {e}")))?;
+    Ok((catalog, state))
 }
 
 /// The catalog is the source of truth: `*.tmp` files and segment files it
@@ -949,7 +988,7 @@ fn remove_leftovers(dir: &Path, segments: &[SegmentMeta]) -> Result<()> {
     Ok(())
 }
 
-fn read_dir_paths(dir: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn read_dir_paths(dir: &Path) -> Result<Vec<PathBuf>> {
     match std::fs::read_dir(dir) {
         Ok(rd) => rd
             .map(|e| e.map(|e| e.path()).map_err(|e| StorageError::io(dir, e)))
@@ -976,6 +1015,14 @@ pub fn verify(dir: &std::path::Path) -> Result<VerifyReport> {
     report.problems.extend(wal_check.problems);
     let cat_path = paths::catalog_file(dir);
     if !cat_path.exists() {
+        let segments = crate::rebuild::segment_files(dir)?;
+        if !segments.is_empty() {
+            report.problems.push(format!(
+                "{}: missing while {} segment file(s) exist (run `pulsestream check --rebuild-catalog`)",
+                cat_path.display(),
+                segments.len()
+            ));
+        }
         return Ok(report);
     }
     report.files_checked += 1;

@@ -10,7 +10,9 @@
 //!                 that is smaller), checksummed (crc32 of the stored bytes)
 //! ...             rollup section (same framing as a chunk; left out when
 //!                 it would not be smaller than the rows it summarises)
-//! ...             footer: zstd frame of the rkyv archive of `Footer`
+//! ...             footer: zstd frame of the rkyv archive of `FooterV2`
+//!                 (version 2: `Footer` and its `Provenance`) or of `Footer`
+//!                 (version 1, still read)
 //! len - 24        trailer  (TRAILER_LEN = 24 bytes)
 //!                   footer_len      u32 LE  stored (compressed) footer bytes
 //!                   footer_raw_len  u32 LE  archive bytes after decompression
@@ -29,10 +31,12 @@ use crate::error::{Result, StorageError};
 /// First and last eight bytes of every segment file.
 pub const MAGIC: [u8; 8] = *b"PSSEGMNT";
 /// The version this code writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Versions this code reads. A new version is added here together with a
 /// compatibility test that reads a file written by the old one.
-pub const KNOWN_VERSIONS: &[u32] = &[1];
+/// Version 2 adds `Provenance` to the footer (version 1 files read with
+/// none).
+pub const KNOWN_VERSIONS: &[u32] = &[1, 2];
 
 pub const HEADER_LEN: u64 = 16;
 const TRAILER_FOOTER_LEN_AT: usize = 0;
@@ -300,6 +304,27 @@ pub struct Footer {
     pub rollups: Option<ChunkRef>,
 }
 
+/// What a version-2 footer adds: what rebuilding the catalog from the
+/// segment files needs besides the footer's own summary.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
+pub struct Provenance {
+    /// The tenant's sealed-through LSN recorded together with this segment:
+    /// every WAL record of the tenant up to it is in a segment (this one or
+    /// an earlier one). Compaction output carries the largest of its inputs'.
+    pub sealed_through: u64,
+    /// The segment's compaction level (0 = sealed from active rows).
+    pub level: u32,
+}
+
+/// The version-2 footer archive.
+#[derive(Debug, Clone, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct FooterV2 {
+    pub footer: Footer,
+    pub provenance: Provenance,
+}
+
 /// A column key's on-disk tag and name.
 pub fn key_to_tag(key: &ColumnKey) -> (u8, String) {
     match key {
@@ -338,6 +363,32 @@ pub fn unarchive_footer(bytes: &[u8], location: &str) -> Result<Footer> {
         .map_err(|e| StorageError::corrupted("segment footer", location, e.to_string()))?;
     rkyv::deserialize::<Footer, rkyv::rancor::Error>(archived)
         .map_err(|e| StorageError::corrupted("segment footer", location, e.to_string()))
+}
+
+/// Serializes a version-2 footer to its archived bytes.
+pub fn archive_footer_v2(f: &FooterV2) -> Result<Vec<u8>> {
+    rkyv::to_bytes::<rkyv::rancor::Error>(f)
+        .map(|b| b.to_vec())
+        .map_err(|e| StorageError::invalid("segment footer", e.to_string()))
+}
+
+/// Validates archived footer bytes of file format `version` (any
+/// alignment); a version-1 footer has no provenance.
+pub fn unarchive_versioned(
+    bytes: &[u8],
+    version: u32,
+    location: &str,
+) -> Result<(Footer, Option<Provenance>)> {
+    if version == 1 {
+        return unarchive_footer(bytes, location).map(|f| (f, None));
+    }
+    let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(bytes.len());
+    aligned.extend_from_slice(bytes);
+    let archived = rkyv::access::<ArchivedFooterV2, rkyv::rancor::Error>(&aligned)
+        .map_err(|e| StorageError::corrupted("segment footer", location, e.to_string()))?;
+    let v2 = rkyv::deserialize::<FooterV2, rkyv::rancor::Error>(archived)
+        .map_err(|e| StorageError::corrupted("segment footer", location, e.to_string()))?;
+    Ok((v2.footer, Some(v2.provenance)))
 }
 
 /// Checks a footer's structure against the file it came from: every block
@@ -472,5 +523,25 @@ mod tests {
         shifted.extend_from_slice(&bytes);
         assert_eq!(unarchive_footer(&shifted[1..], "x").unwrap(), f);
         assert!(unarchive_footer(&bytes[..bytes.len() / 2], "x").is_err());
+        assert_eq!(
+            unarchive_versioned(&bytes, 1, "x").unwrap(),
+            (f.clone(), None)
+        );
+        let prov = Provenance {
+            sealed_through: 77,
+            level: 2,
+        };
+        let v2 = archive_footer_v2(&FooterV2 {
+            footer: f.clone(),
+            provenance: prov,
+        })
+        .unwrap();
+        let mut shifted = vec![0u8];
+        shifted.extend_from_slice(&v2);
+        assert_eq!(
+            unarchive_versioned(&shifted[1..], 2, "x").unwrap(),
+            (f, Some(prov))
+        );
+        assert!(unarchive_versioned(&v2[..v2.len() / 2], 2, "x").is_err());
     }
 }

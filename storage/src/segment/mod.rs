@@ -31,6 +31,11 @@ pub struct WriteOptions {
     /// Threads encoding columns at once (at least one). The file is the
     /// same whatever the number.
     pub threads: usize,
+    /// The tenant's sealed-through LSN recorded with this segment, kept in
+    /// the footer for `check --rebuild-catalog` (`format::Provenance`).
+    pub sealed_through: u64,
+    /// Compaction level, kept in the footer likewise.
+    pub level: u32,
 }
 
 /// What a written segment holds, for the catalog.
@@ -45,7 +50,7 @@ pub struct SegmentSummary {
     pub bytes: u64,
 }
 
-pub use reader::{SegmentLayout, SegmentReader, verify_segment};
+pub use reader::{SegmentFacts, SegmentLayout, SegmentReader, verify_segment};
 pub use writer::{tmp_path, write_segment};
 
 impl WriteOptions {
@@ -55,6 +60,8 @@ impl WriteOptions {
             block_rows: c.block_rows,
             zstd_level: c.zstd_level,
             threads: default_threads(),
+            sealed_through: 0,
+            level: 0,
         }
     }
 }

@@ -18,7 +18,7 @@ use parking_lot::Mutex;
 use super::encoding::{self, ENC_ABSENT};
 use super::format::{
     self, CODEC_NONE, ChunkRef, DiskStats, Footer, HEADER_LEN, KNOWN_VERSIONS, MAX_FOOTER_BYTES,
-    TRAILER_LEN, Trailer,
+    Provenance, TRAILER_LEN, Trailer,
 };
 use super::rollup_build::decode_rollups;
 use crate::column::{Column, ColumnKey, ColumnKind, ColumnSet, ColumnStats};
@@ -94,6 +94,23 @@ pub struct SegmentReader {
     seg_stats: Vec<Option<ColumnStats>>,
     /// Decoded rollups, kept after the first use.
     rollups: Mutex<Option<Arc<Rollups>>>,
+    /// From a version-2 footer; `None` for version 1.
+    provenance: Option<Provenance>,
+}
+
+/// What a segment's footer says about it: enough to list it in a catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentFacts {
+    pub segment_id: u64,
+    pub tenant: TenantId,
+    pub partition: i64,
+    pub rows: u64,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub min_seq: u64,
+    pub max_seq: u64,
+    /// `None` for a version-1 file.
+    pub provenance: Option<Provenance>,
 }
 
 thread_local! {
@@ -201,7 +218,7 @@ impl SegmentReader {
         };
         let raw =
             unpack(&stored, &at).map_err(|d| StorageError::corrupted("segment footer", &loc, d))?;
-        let footer = format::unarchive_footer(&raw, &loc)?;
+        let (footer, provenance) = format::unarchive_versioned(&raw, version, &loc)?;
         format::check_footer(&footer, footer_start, &loc)?;
         let tenant = TenantId::new(&footer.tenant)
             .ok_or_else(|| StorageError::corrupted("segment footer", &loc, "invalid tenant"))?;
@@ -227,6 +244,7 @@ impl SegmentReader {
             index,
             seg_stats,
             rollups: Mutex::new(None),
+            provenance,
         })
     }
 
@@ -273,6 +291,20 @@ impl SegmentReader {
     }
     pub fn id(&self) -> SegmentId {
         self.id
+    }
+    /// The footer's summary of the segment.
+    pub fn facts(&self) -> SegmentFacts {
+        SegmentFacts {
+            segment_id: self.footer.segment_id,
+            tenant: self.tenant.clone(),
+            partition: self.footer.partition,
+            rows: self.footer.rows,
+            min_ts: self.footer.min_ts,
+            max_ts: self.footer.max_ts,
+            min_seq: self.footer.min_seq,
+            max_seq: self.footer.max_seq,
+            provenance: self.provenance,
+        }
     }
     pub fn path(&self) -> &Path {
         &self.path

@@ -185,6 +185,8 @@ fn opts(block_rows: usize) -> WriteOptions {
         block_rows,
         zstd_level: 3,
         threads: 2,
+        sealed_through: 0,
+        level: 0,
     }
 }
 

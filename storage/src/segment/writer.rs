@@ -14,7 +14,8 @@ use crossbeam::channel;
 use super::encoding::{self, Candidate, Choice, ENC_ABSENT, NO_METHOD};
 use super::format::{
     self, BlockMeta, CODEC_NONE, CODEC_ZSTD, ChunkMeta, ChunkRef, ColumnMeta, DiskStats,
-    FORMAT_VERSION, Footer, HEADER_LEN, MAX_BLOCK_ROWS, MAX_CHUNK_RAW, Trailer,
+    FORMAT_VERSION, Footer, FooterV2, HEADER_LEN, MAX_BLOCK_ROWS, MAX_CHUNK_RAW, Provenance,
+    Trailer,
 };
 use super::rollup_build::{ChunkColumns, RollupBuilder, encode_rollups};
 use super::{SegmentSummary, WriteOptions};
@@ -575,7 +576,15 @@ fn write_body(
         blocks,
         rollups: asm.rollups_at,
     };
-    let archived = format::archive_footer(&footer)?;
+    let v2 = FooterV2 {
+        footer,
+        provenance: Provenance {
+            sealed_through: opts.sealed_through,
+            level: opts.level,
+        },
+    };
+    let archived = format::archive_footer_v2(&v2)?;
+    let footer = v2.footer;
     let stored = zstd::bulk::compress(&archived, opts.zstd_level)
         .map_err(|e| StorageError::invalid("zstd", e.to_string()))?;
     let trailer = Trailer {

@@ -227,7 +227,7 @@ pub fn verify_wal(dir: &Path) -> Result<WalCheck> {
     }
     for q in quarantined_files(dir)? {
         out.problems.push(format!(
-            "{}: copy of a damaged WAL file kept for review (remove it once reviewed)",
+            "{}: damaged file kept in quarantine for review (remove it once reviewed)",
             q.display()
         ));
     }
