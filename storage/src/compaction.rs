@@ -254,18 +254,28 @@ pub(crate) fn drop_before(store: &Store, tenant: &TenantId, cutoff: Micros) -> R
         }
         Err(e) => return Err(e),
     }
-    let doomed: Vec<SegmentMeta> = {
+    let expired = |m: &SegmentMeta| m.partition.saturating_add(pm) <= cutoff.0;
+    let mut doomed: Vec<SegmentMeta> = {
         let view = store.view.read();
         view.sealed
             .get(tenant)
             .map(|segs| {
                 segs.values()
-                    .filter(|s| s.meta.partition.saturating_add(pm) <= cutoff.0)
+                    .filter(|s| expired(&s.meta))
                     .map(|s| s.meta.clone())
                     .collect()
             })
             .unwrap_or_default()
     };
+    // Segments that could not be opened expire like the others.
+    doomed.extend(
+        store
+            .unopened
+            .lock()
+            .iter()
+            .filter(|m| m.tenant == tenant.as_str() && expired(m))
+            .cloned(),
+    );
     if doomed.is_empty() {
         return Ok(0);
     }
@@ -281,6 +291,7 @@ pub(crate) fn drop_before(store: &Store, tenant: &TenantId, cutoff: Micros) -> R
             }
         }
     }
+    store.forget_segments(&doomed);
     let mut parts: Vec<i64> = doomed.iter().map(|s| s.partition).collect();
     parts.sort_unstable();
     parts.dedup();
@@ -338,6 +349,14 @@ pub(crate) fn drop_tenant(store: &Store, tenant: &TenantId) -> Result<()> {
         ..store.marks()
     })?;
     store.set_sealed_through(tenant, through);
+    let unopened: Vec<SegmentMeta> = store
+        .unopened
+        .lock()
+        .iter()
+        .filter(|m| m.tenant == tenant.as_str())
+        .cloned()
+        .collect();
+    store.forget_segments(&unopened);
     let dir = crate::paths::tenant_dir(&store.dir, tenant);
     match std::fs::remove_dir_all(&dir) {
         Ok(()) => {}

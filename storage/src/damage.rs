@@ -3,6 +3,7 @@
 //! `/health` lists it and `/metrics` counts it per kind; it lives as long
 //! as the open store (a restart finds what is still on disk again).
 
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -62,6 +63,14 @@ pub struct DamageLog {
 struct Inner {
     items: Vec<DamageItem>,
     counts: [u64; 3],
+    /// Per segment id, blocks whose chunks fail their checks: reads skip
+    /// them (and say so) instead of failing.
+    blocks: HashMap<u64, BTreeSet<usize>>,
+    /// Segments whose rollup section fails: queries read their rows.
+    rollups: HashSet<u64>,
+    /// Bumped whenever a block or rollup section is added, so a read that
+    /// failed can tell whether retrying without it makes progress.
+    generation: u64,
 }
 
 impl DamageLog {
@@ -110,6 +119,65 @@ impl DamageLog {
             .iter()
             .map(|k| (*k, g.counts[*k as usize]))
             .collect()
+    }
+
+    /// Marks a block of segment `id` damaged (and logs it). Returns whether
+    /// it was new.
+    pub fn add_block(&self, id: u64, path: &Path, block: usize, detail: &str) -> bool {
+        let new = self
+            .inner
+            .lock()
+            .blocks
+            .entry(id)
+            .or_default()
+            .insert(block);
+        if new {
+            self.inner.lock().generation += 1;
+            self.add(
+                DamageKind::Segment,
+                path,
+                format!("block {block}: {detail}"),
+            );
+        }
+        new
+    }
+
+    /// Marks segment `id`'s rollup section damaged (and logs it).
+    pub fn add_rollups(&self, id: u64, path: &Path, detail: &str) -> bool {
+        let new = self.inner.lock().rollups.insert(id);
+        if new {
+            self.inner.lock().generation += 1;
+            self.add(DamageKind::Rollups, path, detail.to_owned());
+        }
+        new
+    }
+
+    /// Damaged blocks of segment `id`.
+    pub fn blocks_of(&self, id: u64) -> BTreeSet<usize> {
+        self.inner
+            .lock()
+            .blocks
+            .get(&id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn rollups_damaged(&self, id: u64) -> bool {
+        self.inner.lock().rollups.contains(&id)
+    }
+
+    /// Changes whenever a block or rollup section is marked.
+    pub fn generation(&self) -> u64 {
+        self.inner.lock().generation
+    }
+
+    /// Forgets everything about a file that is gone (retention dropped it).
+    pub fn forget(&self, id: u64, path: &Path) {
+        let path = path.display().to_string();
+        let mut g = self.inner.lock();
+        g.blocks.remove(&id);
+        g.rollups.remove(&id);
+        g.items.retain(|i| i.path != path);
     }
 
     pub fn is_empty(&self) -> bool {

@@ -31,6 +31,7 @@ use crate::config::StoreConfig;
 use crate::damage::{DamageItem, DamageKind, DamageLog};
 use crate::error::{Result, StorageError};
 use crate::event::Event;
+use crate::guarded::Guarded;
 use crate::paths;
 use crate::query::{Query, QueryResult, SearchRequest, SearchResult, TimeRange};
 use crate::scan::ScanUnit;
@@ -47,6 +48,39 @@ pub const MAX_ABS_TIMESTAMP: i64 = 253_402_300_800 * Micros::SECOND;
 /// themselves (backpressure); below it the background thread seals. Two
 /// leaves room for one seal in flight while appends continue.
 pub const BACKPRESSURE_FACTOR: usize = 2;
+
+/// Most times one read is run again after meeting damage it had not seen:
+/// each run leaves out at least one more damaged block, so a read that
+/// meets more than this many fails (the next read goes further, since what
+/// was found stays known).
+pub const MAX_DAMAGE_RETRIES: usize = 32;
+
+/// Most warnings listed in one answer; the rest are summed up in one more.
+pub const MAX_WARNINGS: usize = 20;
+
+/// Data a read had to leave out (contract §11: `damaged_data`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataWarning {
+    pub message: String,
+    /// The damaged segment file, relative to the data directory.
+    pub segment: Option<String>,
+    /// Time range of the events left out, when known.
+    pub from: Option<Micros>,
+    pub to: Option<Micros>,
+}
+
+/// An answer and what it had to leave out (`partial` when not empty).
+#[derive(Debug, Clone)]
+pub struct Checked<T> {
+    pub value: T,
+    pub warnings: Vec<DataWarning>,
+}
+
+impl<T> Checked<T> {
+    pub fn is_partial(&self) -> bool {
+        !self.warnings.is_empty()
+    }
+}
 
 /// A durable acknowledgement of one append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,7 +190,7 @@ pub struct Store {
     closed: AtomicBool,
     pub(crate) background: Mutex<Option<crate::compaction::Background>>,
     /// Damage met since open (see `damage.rs`).
-    pub(crate) damage: DamageLog,
+    pub(crate) damage: Arc<DamageLog>,
     /// Segments the catalog lists that could not be opened: left out of
     /// reads (which say so), still dropped by retention and tenant drops.
     pub(crate) unopened: Mutex<Vec<SegmentMeta>>,
@@ -179,7 +213,7 @@ impl Store {
         let (catalog, state) = open_catalog(&dir)?;
         remove_leftovers(&dir, &state.segments)?;
 
-        let damage = DamageLog::default();
+        let damage = Arc::new(DamageLog::default());
         let mut unopened = Vec::new();
         let mut view = View::default();
         for meta in &state.segments {
@@ -386,14 +420,119 @@ impl Store {
         })
     }
 
+    /// Runs a query over what is readable (see `query_checked`).
     pub fn query(&self, q: &Query) -> Result<QueryResult> {
-        let units = self.units(&q.tenants, q.range);
-        crate::query::engine::execute(&units, q)
+        self.query_checked(q).map(|c| c.value)
     }
 
+    /// Runs a search over what is readable (see `search_checked`).
     pub fn search(&self, req: &SearchRequest) -> Result<SearchResult> {
-        let units = self.units(std::slice::from_ref(&req.tenant), req.range);
-        crate::query::engine::search(&units, req)
+        self.search_checked(req).map(|c| c.value)
+    }
+
+    /// Runs a query; damaged data it meets is left out and named in the
+    /// warnings (a damaged rollup section is replaced by the rows: no
+    /// warning, the answer is complete).
+    pub fn query_checked(&self, q: &Query) -> Result<Checked<QueryResult>> {
+        self.around_damage(&q.tenants, q.range, |units| {
+            crate::query::engine::execute(units, q)
+        })
+    }
+
+    /// Runs a search; like `query_checked`.
+    pub fn search_checked(&self, req: &SearchRequest) -> Result<Checked<SearchResult>> {
+        self.around_damage(std::slice::from_ref(&req.tenant), req.range, |units| {
+            crate::query::engine::search(units, req)
+        })
+    }
+
+    /// Runs `f` over the units of `tenants` in `range`; when it fails on
+    /// damage it just recorded, runs it again without that damage (at most
+    /// `MAX_DAMAGE_RETRIES` times), then lists what was left out.
+    fn around_damage<T>(
+        &self,
+        tenants: &[TenantId],
+        range: TimeRange,
+        f: impl Fn(&[Arc<dyn ScanUnit>]) -> Result<T>,
+    ) -> Result<Checked<T>> {
+        let mut attempt = 0;
+        loop {
+            let generation = self.damage.generation();
+            let units = self.units(tenants, range);
+            match f(&units) {
+                Ok(value) => {
+                    return Ok(Checked {
+                        value,
+                        warnings: self.warnings(tenants, range),
+                    });
+                }
+                Err(e @ (StorageError::Corrupted { .. } | StorageError::Decode { .. }))
+                    if attempt < MAX_DAMAGE_RETRIES && self.damage.generation() != generation =>
+                {
+                    tracing::warn!(error = %e, "read met damaged data; answering without it");
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// What a read of `tenants` over `range` leaves out: damaged blocks of
+    /// sealed segments and segments that could not be opened.
+    pub fn warnings(&self, tenants: &[TenantId], range: TimeRange) -> Vec<DataWarning> {
+        let mut out = Vec::new();
+        {
+            let view = self.view.read();
+            for t in tenants {
+                for s in view.sealed.get(t).into_iter().flat_map(|m| m.values()) {
+                    if !overlaps(Micros(s.meta.min_ts), Micros(s.meta.max_ts), &range) {
+                        continue;
+                    }
+                    for b in self.damage.blocks_of(s.meta.id) {
+                        let (lo, hi) = s.reader.block_time_range(b);
+                        if lo <= hi && !overlaps(lo, hi, &range) {
+                            continue;
+                        }
+                        out.push(DataWarning {
+                            message: format!(
+                                "block {b} of segment {} is damaged; its {} events are left out",
+                                s.meta.id,
+                                s.reader.block_rows(b)
+                            ),
+                            segment: Some(s.meta.file.clone()),
+                            from: (lo <= hi).then_some(lo),
+                            to: (lo <= hi).then_some(hi),
+                        });
+                    }
+                }
+            }
+        }
+        for m in self.unopened.lock().iter() {
+            if tenants.iter().any(|t| t.as_str() == m.tenant)
+                && overlaps(Micros(m.min_ts), Micros(m.max_ts), &range)
+            {
+                out.push(DataWarning {
+                    message: format!(
+                        "segment {} cannot be opened; its {} events are left out",
+                        m.id, m.rows
+                    ),
+                    segment: Some(m.file.clone()),
+                    from: Some(Micros(m.min_ts)),
+                    to: Some(Micros(m.max_ts)),
+                });
+            }
+        }
+        if out.len() > MAX_WARNINGS {
+            let more = out.len() - MAX_WARNINGS;
+            out.truncate(MAX_WARNINGS);
+            out.push(DataWarning {
+                message: format!("and {more} more damaged items"),
+                segment: None,
+                from: None,
+                to: None,
+            });
+        }
+        out
     }
 
     /// Every scan unit (sealed segments, rows being sealed, active rows) of
@@ -406,7 +545,10 @@ impl Store {
             if let Some(segs) = view.sealed.get(t) {
                 for s in segs.values() {
                     if overlaps(Micros(s.meta.min_ts), Micros(s.meta.max_ts), &range) {
-                        out.push(s.reader.clone());
+                        out.push(Arc::new(Guarded::new(
+                            s.reader.clone(),
+                            self.damage.clone(),
+                        )));
                     }
                 }
             }
@@ -844,6 +986,17 @@ impl Store {
 
     pub(crate) fn sealed_through_of(&self, tenant: &TenantId) -> u64 {
         self.sealed_through.lock().get(tenant).copied().unwrap_or(0)
+    }
+
+    /// Segments removed from the catalog: no longer unopened, their damage
+    /// no longer known.
+    pub(crate) fn forget_segments(&self, gone: &[SegmentMeta]) {
+        self.unopened
+            .lock()
+            .retain(|m| !gone.iter().any(|g| g.id == m.id));
+        for g in gone {
+            self.damage.forget(g.id, &g.path(&self.dir));
+        }
     }
 
     pub(crate) fn note_active_removed(&self, bytes: usize) {

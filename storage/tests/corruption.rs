@@ -1,12 +1,12 @@
 //! A damaged byte in a sealed segment: `verify` names the file, reads that
-//! touch the damaged chunk fail with a typed `Corrupted` error naming the
+//! touch the damaged chunk leave its block out with a warning naming the
 //! segment, and every other segment keeps answering. Nothing panics.
 
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use pulsestream_storage::query::{AggOp, Aggregation, Field, Query, SearchRequest, TimeRange};
-use pulsestream_storage::{Event, Micros, StorageError, Store, StoreConfig, TenantId};
+use pulsestream_storage::{Event, Micros, Store, StoreConfig, TenantId};
 
 /// 2026-11-25T10:00:00Z
 const T0: i64 = 1_795_600_800 * Micros::SECOND;
@@ -139,23 +139,29 @@ fn a_flipped_byte_is_named_and_other_segments_still_answer() {
         report.problems
     );
 
-    // The store still opens; reads of the damaged chunk fail, typed and named.
+    // The store still opens; reads of the damaged block leave it out and
+    // say so, naming the segment; nothing fails.
     let store = Store::open(config(dir.path())).expect("reopen");
-    for err in [
+    let found = store.search_checked(&search(&bad)).expect("search");
+    assert!(found.value.events.is_empty());
+    let sum = store.query_checked(&latency_sum(&bad)).expect("query");
+    for warnings in [&found.warnings, &sum.warnings] {
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let seg = warnings[0].segment.as_deref().expect("segment named");
+        assert!(seg.contains(&name), "{seg} should name {name}");
+    }
+    let damage = store.damage();
+    assert_eq!(damage.len(), 1, "{damage:?}");
+    assert_eq!(damage[0].kind, pulsestream_storage::DamageKind::Segment);
+    assert!(damage[0].path.contains(&name));
+    // The plain read answers what is sound as well.
+    assert!(
         store
             .search(&search(&bad))
-            .expect_err("search reads timestamps"),
-        store
-            .query(&latency_sum(&bad))
-            .expect_err("query reads timestamps"),
-    ] {
-        match err {
-            StorageError::Corrupted { location, .. } => {
-                assert!(location.contains(&name), "{location} should name {name}")
-            }
-            other => panic!("expected Corrupted, got {other:?}"),
-        }
-    }
+            .expect("search")
+            .events
+            .is_empty()
+    );
 
     // The healthy tenant's segment answers in full.
     let found = store.search(&search(&good)).expect("healthy search");
