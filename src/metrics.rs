@@ -215,6 +215,17 @@ impl Metrics {
             "# HELP pulsestream_wal_bytes Bytes in the write-ahead log.\n# TYPE pulsestream_wal_bytes gauge\npulsestream_wal_bytes {}",
             stats.wal_bytes
         );
+        let _ = writeln!(
+            out,
+            "# HELP pulsestream_damaged_items Damaged items the store knows of, by kind (see /health).\n# TYPE pulsestream_damaged_items gauge"
+        );
+        for (kind, n) in &stats.damaged_items {
+            let _ = writeln!(
+                out,
+                "pulsestream_damaged_items{{kind=\"{}\"}} {n}",
+                kind.as_str()
+            );
+        }
 
         self.query_seconds.render(
             &mut out,

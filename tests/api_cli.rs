@@ -232,6 +232,40 @@ fn check_reports_sound_store() {
 }
 
 #[test]
+fn check_rebuilds_a_missing_catalog_from_the_segments() {
+    use pulsestream_storage::{Event, Micros, Store, StoreConfig, TenantId};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = StoreConfig::new(dir.path());
+    config.background = false;
+    let store = Store::open(config.clone()).expect("open store");
+    let tenant = TenantId::new("acme").expect("tenant");
+    let now = Micros::now();
+    let events: Vec<Event> = (0..200)
+        .map(|i| Event {
+            timestamp: Micros(now.0 - i * Micros::SECOND),
+            received_at: now,
+            event_type: "api_call".into(),
+            ..Event::default()
+        })
+        .collect();
+    store.append(&tenant, &events).expect("append");
+    store.seal_all().expect("seal");
+    store.close().expect("close");
+    std::fs::remove_file(dir.path().join("catalog.redb")).expect("remove catalog");
+
+    let o = run(&["check"], dir.path());
+    assert!(!o.status.success(), "{o:?}");
+    assert!(stdout(&o).contains("--rebuild-catalog"), "{}", stdout(&o));
+    let o = run(&["check", "--rebuild-catalog"], dir.path());
+    assert!(o.status.success(), "{o:?}");
+    assert!(stdout(&o).contains("catalog rebuilt"), "{}", stdout(&o));
+    let store = Store::open(config).expect("open after rebuild");
+    let sealed: u64 = store.stats().tenants.iter().map(|t| t.sealed_rows).sum();
+    assert_eq!(sealed, 200);
+}
+
+#[test]
 fn check_names_a_damaged_segment_and_fails() {
     use pulsestream_storage::{Event, Micros, Store, StoreConfig, TenantId};
     use std::os::unix::fs::FileExt;

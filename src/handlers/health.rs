@@ -2,11 +2,15 @@
 
 use hyper::StatusCode;
 
+use pulsestream_storage::Micros;
+
 use crate::app::AppState;
 use crate::http::{HttpResponse, json, text};
+use crate::read::timeparse::format_rfc3339_millis;
 
 /// `{"status", "version", "uptime_s", "storage": {...}}`. `degraded` while
-/// the disk is full (reads work, writes answer 507).
+/// the disk is full (reads work, writes answer 507) or while any damage is
+/// known, which `damage` then lists (contract §11).
 pub fn health(state: &AppState) -> HttpResponse {
     let stats = state.store.stats();
     let sealed_bytes: u64 = stats.tenants.iter().map(|t| t.sealed_bytes).sum();
@@ -16,10 +20,29 @@ pub fn health(state: &AppState) -> HttpResponse {
         .iter()
         .map(|t| t.sealed_rows + t.active_rows)
         .sum();
-    let status = if stats.disk_full { "degraded" } else { "ok" };
-    json(
-        StatusCode::OK,
-        &serde_json::json!({
+    let damage: Vec<serde_json::Value> = state
+        .store
+        .damage()
+        .iter()
+        .map(|d| {
+            let since = d
+                .since
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |t| t.as_micros() as i64);
+            serde_json::json!({
+                "kind": d.kind.as_str(),
+                "path": d.path,
+                "detail": d.detail,
+                "since": format_rfc3339_millis(Micros(since)),
+            })
+        })
+        .collect();
+    let status = if stats.disk_full || !damage.is_empty() {
+        "degraded"
+    } else {
+        "ok"
+    };
+    let mut answer = serde_json::json!({
             "status": status,
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_s": state.started_at.elapsed().as_secs(),
@@ -32,8 +55,9 @@ pub fn health(state: &AppState) -> HttpResponse {
                 "events": rows,
                 "tenants": state.meta.tenant_count(),
             },
-        }),
-    )
+    });
+    answer["damage"] = serde_json::Value::Array(damage);
+    json(StatusCode::OK, &answer)
 }
 
 /// Prometheus text exposition format 0.0.4.

@@ -6,6 +6,10 @@
 //! time and hands each rendered page to the response through a channel of
 //! `CHANNEL_PAGES` slots, so at most that many pages wait for a slow client.
 //! When the client goes away the channel closes and the task stops.
+//!
+//! Damaged data is left out (contract §11): an NDJSON export ends with one
+//! `{"warnings": [...]}` line, a CSV export carries `X-PulseStream-Partial`
+//! when the damage was known from the first page.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -32,6 +36,10 @@ use crate::http::{self, ApiError, HttpResponse};
 const PAGE_EVENTS: usize = 1000;
 /// Rendered pages that may wait for the client.
 const CHANNEL_PAGES: usize = 4;
+/// Set when damage left data out of the export and it was known before the
+/// headers went (contract §11); an NDJSON export also ends with a
+/// `{"warnings": [...]}` line.
+const PARTIAL_HEADER: &str = "x-pulsestream-partial";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
@@ -84,7 +92,10 @@ pub async fn export(
 
     // The first page is read before answering, so a store error is still
     // a proper error status rather than a truncated 200.
-    let first = super::search::run_search(&state, search.clone()).await?;
+    let first = super::search::run_search_checked(&state, search.clone()).await?;
+    let known_partial = first.is_partial();
+    let mut warnings = first.warnings;
+    let first = first.value;
 
     let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL_PAGES);
     let st = state.clone();
@@ -111,8 +122,17 @@ pub async fn export(
         let mut cursor = first.next_cursor;
         while let Some(c) = cursor {
             search.cursor = Some(c);
-            match st.store.search(&search) {
-                Ok(page) => {
+            match st.store.search_checked(&search) {
+                Ok(checked) => {
+                    if format == Format::Csv && !known_partial {
+                        for w in checked.warnings.iter().filter(|w| !warnings.contains(w)) {
+                            tracing::warn!(tenant = %search.tenant, warning = %w.message,
+                                "CSV export met damaged data after its headers were sent");
+                        }
+                    }
+                    warnings =
+                        super::warnings::merge(std::mem::take(&mut warnings), checked.warnings);
+                    let page = checked.value;
                     if !page.events.is_empty()
                         && tx.blocking_send(render(&page.events, false)).is_err()
                     {
@@ -128,6 +148,13 @@ pub async fn export(
                 }
             }
         }
+        if format == Format::Ndjson && !warnings.is_empty() {
+            let line = format!(
+                "{}\n",
+                serde_json::json!({ "warnings": super::warnings::to_json(&warnings) })
+            );
+            let _ = tx.blocking_send(Bytes::from(line));
+        }
     });
 
     let (ct, ext) = match format {
@@ -140,6 +167,9 @@ pub async fn export(
     h.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"events.{ext}\"")) {
         h.insert(CONTENT_DISPOSITION, v);
+    }
+    if known_partial {
+        h.insert(PARTIAL_HEADER, HeaderValue::from_static("true"));
     }
     Ok(resp)
 }

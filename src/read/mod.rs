@@ -13,6 +13,7 @@ pub mod render;
 pub mod search;
 pub mod statistics;
 pub mod timeparse;
+pub mod warnings;
 
 pub use export::export;
 pub use query::query;

@@ -7,7 +7,7 @@ use hyper::body::Incoming;
 use hyper::header::CONTENT_TYPE;
 use hyper::{Request, StatusCode};
 use pulsestream_storage::query::{Query, QueryResult, Value};
-use pulsestream_storage::{Micros, TenantId};
+use pulsestream_storage::{Checked, Micros, TenantId};
 use serde_json::{Value as Json, json};
 
 use super::query_lang::{self, QueryError, QueryScope};
@@ -27,9 +27,17 @@ const TENANT_PAGE: usize = 1000;
 
 /// Runs a query on the blocking pool (the store reads files).
 pub async fn run_query(state: &Arc<AppState>, q: Query) -> Result<QueryResult, ApiError> {
+    run_query_checked(state, q).await.map(|c| c.value)
+}
+
+/// Runs a query and says what damaged data it had to leave out.
+pub async fn run_query_checked(
+    state: &Arc<AppState>,
+    q: Query,
+) -> Result<Checked<QueryResult>, ApiError> {
     let st = state.clone();
     let started = std::time::Instant::now();
-    let r = tokio::task::spawn_blocking(move || st.store.query(&q))
+    let r = tokio::task::spawn_blocking(move || st.store.query_checked(&q))
         .await
         .map_err(|e| ApiError::internal(format!("query task failed: {e}")))?;
     state.metrics.query_seconds.observe(started.elapsed());
@@ -93,16 +101,15 @@ pub async fn query(
     if parsed.all_tenants {
         q.tenants = all_tenants(&state)?;
     }
-    let result = run_query(&state, q).await?;
+    let checked = run_query_checked(&state, q).await?;
+    let result = &checked.value;
     let rows: Vec<Json> = result
         .rows
         .iter()
         .map(|r| Json::Array(r.iter().map(value_json).collect()))
         .collect();
     let s = &result.stats;
-    Ok(http::json(
-        StatusCode::OK,
-        &json!({
+    let mut answer = json!({
             "columns": result.columns,
             "rows": rows,
             "stats": {
@@ -113,6 +120,7 @@ pub async fn query(
                 "elapsed_ms": s.elapsed_micros as f64 / 1000.0,
                 "truncated": s.truncated,
             }
-        }),
-    ))
+    });
+    super::warnings::annotate(&mut answer, &checked.warnings);
+    Ok(http::json(StatusCode::OK, &answer))
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use pulsestream_storage::query::{SearchRequest, SearchResult, TimeRange};
-use pulsestream_storage::{EventId, Micros};
+use pulsestream_storage::{Checked, EventId, Micros};
 
 use super::filters::{self, ParamError};
 use super::render::write_event_json;
@@ -30,9 +30,17 @@ pub async fn run_search(
     state: &Arc<AppState>,
     req: SearchRequest,
 ) -> Result<SearchResult, ApiError> {
+    run_search_checked(state, req).await.map(|c| c.value)
+}
+
+/// Runs a search and says what damaged data it had to leave out.
+pub async fn run_search_checked(
+    state: &Arc<AppState>,
+    req: SearchRequest,
+) -> Result<Checked<SearchResult>, ApiError> {
     let st = state.clone();
     let started = std::time::Instant::now();
-    let r = tokio::task::spawn_blocking(move || st.store.search(&req))
+    let r = tokio::task::spawn_blocking(move || st.store.search_checked(&req))
         .await
         .map_err(|e| ApiError::internal(format!("search task failed: {e}")))?;
     state.metrics.query_seconds.observe(started.elapsed());
@@ -47,7 +55,7 @@ pub async fn search(
     let scope = principal.require_read()?;
     let pairs = http::parse_query(req.uri());
     let params = filters::parse_search(&pairs, Micros::now()).map_err(param_errors)?;
-    let result = run_search(
+    let checked = run_search_checked(
         &state,
         SearchRequest {
             tenant: scope.tenant().clone(),
@@ -58,6 +66,7 @@ pub async fn search(
         },
     )
     .await?;
+    let result = checked.value;
     let mut out = String::with_capacity(64 + result.events.len() * 400);
     out.push_str("{\"events\":[");
     for (i, ev) in result.events.iter().enumerate() {
@@ -75,7 +84,13 @@ pub async fn search(
         }
         None => out.push_str("null"),
     }
-    out.push('}');
+    if checked.warnings.is_empty() {
+        out.push('}');
+    } else {
+        out.push_str(",\"partial\":true,\"warnings\":");
+        out.push_str(&super::warnings::to_json(&checked.warnings).to_string());
+        out.push('}');
+    }
     Ok(http::text(StatusCode::OK, "application/json", out))
 }
 

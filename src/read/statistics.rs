@@ -16,7 +16,7 @@ use pulsestream_storage::query::{
 use serde_json::{Map, Value as Json, json};
 
 use super::filters;
-use super::query::{run_query, value_json};
+use super::query::{run_query_checked, value_json};
 use super::search::param_errors;
 use crate::app::AppState;
 use crate::auth::Principal;
@@ -98,8 +98,13 @@ pub async fn statistics(
     // services × 6 classes rows); it and the totals run at once.
     let mut groups = base(tenant, range, &filter);
     groups.group_by = vec![Field::EventType, Field::Service, Field::StatusClass];
-    let (totals, groups) = tokio::join!(run_query(&state, totals), run_query(&state, groups));
+    let (totals, groups) = tokio::join!(
+        run_query_checked(&state, totals),
+        run_query_checked(&state, groups)
+    );
     let (totals, groups) = (totals?, groups?);
+    let warnings = super::warnings::merge(totals.warnings, groups.warnings);
+    let (totals, groups) = (totals.value, groups.value);
 
     let row = totals.rows.first();
     let cell = |i: usize| row.and_then(|r| r.get(i));
@@ -115,9 +120,7 @@ pub async fn statistics(
         classes.entry(c.to_owned()).or_insert(Json::from(0));
     }
     let seconds = (range.to.0.saturating_sub(range.from.0) as f64 / 1e6).max(1e-6);
-    Ok(http::json(
-        StatusCode::OK,
-        &json!({
+    let mut answer = json!({
             "from": super::timeparse::format_rfc3339_millis(range.from),
             "to": super::timeparse::format_rfc3339_millis(range.to),
             "total": total,
@@ -127,6 +130,7 @@ pub async fn statistics(
             "error_rate": if total == 0 { 0.0 } else { error_rate },
             "latency_ms": {"avg": num(2), "p50": num(3), "p95": num(4), "p99": num(5)},
             "events_per_second": total as f64 / seconds,
-        }),
-    ))
+    });
+    super::warnings::annotate(&mut answer, &warnings);
+    Ok(http::json(StatusCode::OK, &answer))
 }

@@ -62,7 +62,8 @@ pub struct DamageLog {
 #[derive(Debug, Default)]
 struct Inner {
     items: Vec<DamageItem>,
-    counts: [u64; 3],
+    /// Items past `MAX_DAMAGE_ITEMS`, per kind: counted, not listed.
+    overflow: [u64; 3],
     /// Per segment id, blocks whose chunks fail their checks: reads skip
     /// them (and say so) instead of failing.
     blocks: HashMap<u64, BTreeSet<usize>>,
@@ -86,8 +87,9 @@ impl DamageLog {
         {
             return false;
         }
-        g.counts[kind as usize] += 1;
-        if g.items.len() < MAX_DAMAGE_ITEMS {
+        if g.items.len() >= MAX_DAMAGE_ITEMS {
+            g.overflow[kind as usize] += 1;
+        } else {
             g.items.push(DamageItem {
                 kind,
                 path,
@@ -112,12 +114,15 @@ impl DamageLog {
         self.inner.lock().items.clone()
     }
 
-    /// Items met per kind (every kind listed, zeros included).
+    /// Items known per kind (every kind listed, zeros included).
     pub fn counts(&self) -> Vec<(DamageKind, u64)> {
         let g = self.inner.lock();
         DamageKind::ALL
             .iter()
-            .map(|k| (*k, g.counts[*k as usize]))
+            .map(|k| {
+                let listed = g.items.iter().filter(|i| i.kind == *k).count() as u64;
+                (*k, listed + g.overflow[*k as usize])
+            })
             .collect()
     }
 
@@ -181,7 +186,8 @@ impl DamageLog {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.inner.lock().counts.iter().all(|c| *c == 0)
+        let g = self.inner.lock();
+        g.items.is_empty() && g.overflow.iter().all(|c| *c == 0)
     }
 }
 

@@ -119,6 +119,8 @@ pub struct StoreStats {
     pub fsync_buckets: Vec<u64>,
     /// Set while the disk is full (writes answer `DiskFull`).
     pub disk_full: bool,
+    /// Damaged items met since open, per kind (every kind, zeros included).
+    pub damaged_items: Vec<(DamageKind, u64)>,
 }
 
 /// What `verify` found.
@@ -644,6 +646,7 @@ impl Store {
             fsync_seconds_total,
             fsync_buckets: self.wal.fsync_buckets(),
             disk_full: self.wal.disk_full(),
+            damaged_items: self.damage.counts(),
         }
     }
 
