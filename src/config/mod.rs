@@ -82,6 +82,10 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
 }
 
+/// Smallest `storage.max_wal_bytes`: below a few files of a realistic
+/// batch size, the store would seal on nearly every append.
+const MIN_MAX_WAL_BYTES: u64 = 1 << 20;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageSection {
@@ -89,6 +93,9 @@ pub struct StorageSection {
     pub data_dir: PathBuf,
     /// Memory all tenants' unsealed segments may use together (bytes).
     pub memory_budget_bytes: usize,
+    /// Past this many bytes of write-ahead log, the tenants pinning its
+    /// oldest file are sealed so it can go (bounds recovery time).
+    pub max_wal_bytes: u64,
     /// An active segment is sealed at the latest this long after its first row.
     #[serde(deserialize_with = "de_duration")]
     pub seal_age: Duration,
@@ -188,6 +195,7 @@ impl Default for StorageSection {
         StorageSection {
             data_dir: PathBuf::from("./pulsestream-data"),
             memory_budget_bytes: 256 << 20,
+            max_wal_bytes: 512 << 20,
             seal_age: Duration::from_secs(600),
             zstd_level: 3,
             retention_interval: Duration::from_secs(3600),
@@ -359,6 +367,13 @@ impl Config {
                 return Err(invalid(key, o, "must be greater than zero"));
             }
         }
+        if self.storage.max_wal_bytes < MIN_MAX_WAL_BYTES {
+            return Err(invalid(
+                "storage.max_wal_bytes",
+                o,
+                "must be at least 1048576 (1 MiB)",
+            ));
+        }
         if !(1..=19).contains(&self.storage.zstd_level) {
             return Err(invalid("storage.zstd_level", o, "must be between 1 and 19"));
         }
@@ -407,6 +422,10 @@ impl Config {
     pub fn store_config(&self) -> pulsestream_storage::StoreConfig {
         let mut c = pulsestream_storage::StoreConfig::new(&self.storage.data_dir);
         c.memory_budget = self.storage.memory_budget_bytes;
+        c.max_wal_bytes = self.storage.max_wal_bytes;
+        // At least four files under the bound, so it is a bound on the WAL
+        // and not on one file.
+        c.wal_file_bytes = c.wal_file_bytes.min(c.max_wal_bytes / 4);
         c.seal_age = self.storage.seal_age;
         c.zstd_level = self.storage.zstd_level;
         c
@@ -553,6 +572,18 @@ mod tests {
                 .to_string()
                 .contains("storage.zstd_level")
         );
+        let mut c = Config::default();
+        c.storage.max_wal_bytes = 1000;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("storage.max_wal_bytes")
+        );
+        let c = Config::from_toml("[storage]\nmax_wal_bytes = 8388608\n").expect("valid");
+        let sc = c.store_config();
+        assert_eq!(sc.max_wal_bytes, 8 << 20);
+        assert_eq!(sc.wal_file_bytes, 2 << 20);
     }
 
     #[test]

@@ -199,6 +199,9 @@ impl ApiError {
     }
 }
 
+/// `Retry-After` when the store is overloaded: about one seal's time.
+const OVERLOADED_RETRY_AFTER_SECS: u64 = 2;
+
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         match e {
@@ -206,6 +209,13 @@ impl From<StorageError> for ApiError {
             StorageError::Invalid { what, detail } => {
                 ApiError::bad_request(format!("invalid {what}: {detail}"))
             }
+            // Nothing was stored: the client may send the same batch again.
+            StorageError::Overloaded { .. } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "the server cannot keep up; nothing of this request was stored, retry it",
+            )
+            .with_header(RETRY_AFTER, HeaderValue::from(OVERLOADED_RETRY_AFTER_SECS)),
             StorageError::Closed => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "overloaded",

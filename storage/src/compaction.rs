@@ -43,6 +43,8 @@ enum Msg {
     Seal,
     /// Active memory is over the budget.
     Budget,
+    /// The WAL is over `max_wal_bytes`.
+    Wal,
     Stop,
 }
 
@@ -86,9 +88,13 @@ fn run(weak: Weak<Store>, rx: Receiver<Msg>) {
             // Re-checks the limits, so duplicate requests cost nothing.
             Ok(Msg::Seal) => store.seal_over_limits(),
             Ok(Msg::Budget) => store.seal_over_budget(),
+            Ok(Msg::Wal) => store.seal_for_wal(),
             Err(RecvTimeoutError::Timeout) => {}
         }
         store.seal_aged();
+        // A request may have been dropped while the channel was full.
+        store.seal_over_budget();
+        store.seal_for_wal();
         store.warm_summaries();
         if last_compact.elapsed() >= COMPACT_EVERY {
             if let Err(e) = compact(&store) {
@@ -106,6 +112,10 @@ pub(crate) fn request_seal(store: &Store, _tenant: &TenantId) -> bool {
 
 pub(crate) fn request_budget(store: &Store) -> bool {
     send(store, Msg::Budget)
+}
+
+pub(crate) fn request_wal(store: &Store) -> bool {
+    send(store, Msg::Wal)
 }
 
 fn send(store: &Store, msg: Msg) -> bool {

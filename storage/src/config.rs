@@ -32,6 +32,15 @@ pub struct StoreConfig {
     pub zstd_level: i32,
     /// Start a new WAL file after this many bytes.
     pub wal_file_bytes: u64,
+    /// Past this many WAL bytes the tenants pinning the oldest file are
+    /// sealed so it can go: recovery after a crash replays at most about
+    /// this much, whatever the tenant mix. 512 MiB replays in a few
+    /// seconds.
+    pub max_wal_bytes: u64,
+    /// How long an append waits for memory when unsealed data is past
+    /// twice the budget, before it answers `Overloaded` (nothing stored).
+    /// Well under a request timeout, long enough for a seal or two.
+    pub max_append_wait: Duration,
     /// Compaction merges a partition's segments when it has at least this many.
     pub compaction_min_segments: usize,
     /// Turn background threads (sealing by age, compaction) on. Tests that
@@ -51,6 +60,8 @@ impl StoreConfig {
             block_rows: 1 << 16,
             zstd_level: 3,
             wal_file_bytes: 64 << 20,
+            max_wal_bytes: 512 << 20,
+            max_append_wait: Duration::from_secs(10),
             compaction_min_segments: 4,
             background: true,
         }

@@ -51,6 +51,10 @@ pub enum StorageError {
         path: PathBuf,
         detail: String,
     },
+    /// The store cannot take this write now (sealing has not caught up);
+    /// nothing of it was stored, so the caller may retry it as is.
+    #[error("overloaded, nothing was stored (retry): {detail}")]
+    Overloaded { detail: String },
     /// The store is shutting down or was closed.
     #[error("store is closed")]
     Closed,

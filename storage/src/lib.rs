@@ -27,6 +27,7 @@ pub mod error;
 pub mod event;
 pub mod guarded;
 pub mod paths;
+pub mod pressure;
 pub mod query;
 pub mod rebuild;
 pub mod rollup;

@@ -44,9 +44,10 @@ use crate::wal::{self, WalWriter};
 /// contract's much tighter window; this only keeps the engine's math sound.
 pub const MAX_ABS_TIMESTAMP: i64 = 253_402_300_800 * Micros::SECOND;
 
-/// Active memory beyond `memory_budget` times this makes appenders seal
-/// themselves (backpressure); below it the background thread seals. Two
-/// leaves room for one seal in flight while appends continue.
+/// Unsealed memory (filling and being written) beyond `memory_budget`
+/// times this makes appends wait before they write (`pressure.rs`); below
+/// it the background thread seals. Two leaves room for one seal in flight
+/// while appends continue.
 pub const BACKPRESSURE_FACTOR: usize = 2;
 
 /// Most times one read is run again after meeting damage it had not seen:
@@ -186,7 +187,12 @@ pub struct Store {
     sealed_through: Mutex<HashMap<TenantId, u64>>,
     pub(crate) next_segment_id: AtomicU64,
     /// Bytes held by all active segments (for `memory_budget`).
-    active_bytes: AtomicUsize,
+    pub(crate) active_bytes: AtomicUsize,
+    /// Bytes of rows frozen for sealing, still in memory until written.
+    pub(crate) sealing_bytes: AtomicUsize,
+    /// Appenders waiting for memory wait here (`pressure.rs`).
+    pub(crate) room: Mutex<()>,
+    pub(crate) room_cv: Condvar,
     /// Serialises compaction, retention and tenant drops.
     pub(crate) maintenance: Mutex<()>,
     closed: AtomicBool,
@@ -338,6 +344,9 @@ impl Store {
             sealed_through: Mutex::new(sealed_through),
             next_segment_id: AtomicU64::new(state.next_segment_id),
             active_bytes: AtomicUsize::new(replayed_bytes),
+            sealing_bytes: AtomicUsize::new(0),
+            room: Mutex::new(()),
+            room_cv: Condvar::new(),
             maintenance: Mutex::new(()),
             closed: AtomicBool::new(false),
             background: Mutex::new(None),
@@ -379,6 +388,9 @@ impl Store {
                 format!("event {i}: {} is outside years 0..9999", e_ts(&events[i])),
             ));
         }
+        // Backpressure comes before the WAL write: past the hard limit the
+        // append waits for room, then gives up with nothing stored.
+        self.wait_for_room()?;
         let encoded = wal::encode_events(events);
         let slot = self.slot(tenant);
         let (ticket, durable) = self.wal.append(tenant, encoded)?;
@@ -402,18 +414,11 @@ impl Store {
         if need_seal {
             self.request_seal(&slot);
         }
-        let active = self.active_bytes.load(Ordering::Relaxed);
-        if active
-            > self
-                .config
-                .memory_budget
-                .saturating_mul(BACKPRESSURE_FACTOR)
-        {
-            // Sealing is not keeping up: this append pays for it, which
-            // slows ingest down instead of letting memory grow unbounded.
-            self.seal_over_budget();
-        } else if active > self.config.memory_budget {
+        if self.active_bytes.load(Ordering::Relaxed) > self.config.memory_budget {
             self.request_budget_seal();
+        }
+        if self.wal_over_limit() {
+            self.request_wal_seal();
         }
         Ok(Ack {
             lsn: Lsn(ticket.lsn),
@@ -657,6 +662,7 @@ impl Store {
             return Ok(());
         }
         self.wal.close();
+        self.notify_room();
         crate::compaction::stop_background(self);
         let sealed = self.seal_all();
         self.trim_wal();
@@ -714,10 +720,26 @@ impl Store {
         }
     }
 
-    fn request_budget_seal(&self) {
+    pub(crate) fn request_budget_seal(&self) {
         if !crate::compaction::request_budget(self) {
             self.seal_over_budget();
         }
+    }
+
+    /// The WAL passed `max_wal_bytes`: seal what pins its oldest file, in
+    /// the background when there is a background thread.
+    fn request_wal_seal(&self) {
+        if !crate::compaction::request_wal(self) {
+            self.seal_for_wal();
+        }
+    }
+
+    pub(crate) fn has_background(&self) -> bool {
+        self.background.lock().is_some()
+    }
+
+    pub(crate) fn closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Seals the largest tenants until active memory is under the budget.
@@ -811,6 +833,7 @@ impl Store {
                 .map(Arc::new)
                 .collect();
             view.sealing.insert(tenant.clone(), units);
+            self.sealing_bytes.fetch_add(bytes, Ordering::Relaxed);
             self.active_bytes.fetch_sub(bytes, Ordering::Relaxed);
             let through = st.applied_through.max(self.sealed_through_of(tenant));
             (frozen, through, bytes)
@@ -839,6 +862,8 @@ impl Store {
                     segs.insert(s.meta.id, s);
                 }
                 drop(view);
+                self.sealing_bytes.fetch_sub(bytes, Ordering::Relaxed);
+                self.notify_room();
                 self.set_sealed_through(tenant, through);
                 self.trim_wal();
                 Ok(n)
@@ -849,6 +874,7 @@ impl Store {
                 view.sealing.remove(tenant);
                 st.active.restore(frozen);
                 self.active_bytes.fetch_add(bytes, Ordering::Relaxed);
+                self.sealing_bytes.fetch_sub(bytes, Ordering::Relaxed);
                 Err(e)
             }
         }
@@ -987,6 +1013,10 @@ impl Store {
         *e = (*e).max(lsn);
     }
 
+    pub(crate) fn sealed_through_snapshot(&self) -> HashMap<TenantId, u64> {
+        self.sealed_through.lock().clone()
+    }
+
     pub(crate) fn sealed_through_of(&self, tenant: &TenantId) -> u64 {
         self.sealed_through.lock().get(tenant).copied().unwrap_or(0)
     }
@@ -1004,6 +1034,7 @@ impl Store {
 
     pub(crate) fn note_active_removed(&self, bytes: usize) {
         self.active_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        self.notify_room();
     }
 
     /// Deletes WAL files whose records are all sealed.

@@ -364,6 +364,23 @@ impl WalWriter {
         removed
     }
 
+    /// Tenants whose records in the oldest WAL file are not all sealed
+    /// (per `sealed_through`): sealing them lets `trim` delete it.
+    pub fn oldest_pins(&self, sealed_through: impl Fn(&TenantId) -> u64) -> Vec<TenantId> {
+        let files = self.files.lock();
+        let Some(oldest) = files.first() else {
+            return Vec::new();
+        };
+        let mut out: Vec<TenantId> = oldest
+            .tenant_max
+            .iter()
+            .filter(|(t, max)| sealed_through(t) < **max)
+            .map(|(t, _)| t.clone())
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Stops new appends (they answer `Closed`).
     pub fn close(&self) {
         self.state.lock().closed = true;
