@@ -3,7 +3,10 @@
 //! reopens the store and checks that every acknowledged event is present
 //! exactly once (and nothing else is duplicated). Repeated for many rounds
 //! on the same directory, with seals (by size) and WAL rotation happening
-//! in the child while it is killed.
+//! in the child while it is killed. A fifth child thread compacts, deletes
+//! a tenant and applies retention in a loop, so kills land inside those
+//! too: a deleted tenant's or an expired partition's events must never come
+//! back, and compaction must neither lose nor duplicate.
 //!
 //! The child is this test binary re-executed with `CRASH_CHILD_DIR` set,
 //! running the ignored test `crash_child`.
@@ -18,8 +21,18 @@ use pulsestream_storage::query::TimeRange;
 use pulsestream_storage::{Event, Micros, Store, StoreConfig, TenantId};
 
 const ENV_DIR: &str = "CRASH_CHILD_DIR";
+/// Rounds of the normal run; `PULSESTREAM_CRASH_ROUNDS=200` (or more)
+/// runs the long mode on demand.
 const ROUNDS: usize = 24;
+const ENV_ROUNDS: &str = "PULSESTREAM_CRASH_ROUNDS";
 const TENANTS: usize = 3;
+/// Tenant index (in `tenant`) the maintenance thread deletes over and over.
+const DELETED: usize = TENANTS;
+/// Tenant index whose old partition retention drops over and over.
+const RETAINED: usize = TENANTS + 1;
+/// Append threads per child: at most this many batches can be in flight
+/// (durable but not yet acknowledged on stdout) when a child is killed.
+const APPENDERS: u64 = 4;
 const BATCH: usize = 50;
 /// 2026-11-25T10:00:00Z
 const T0: i64 = 1_795_600_800 * Micros::SECOND;
@@ -37,7 +50,11 @@ fn config(dir: &std::path::Path, background: bool) -> StoreConfig {
 }
 
 fn tenant(i: usize) -> TenantId {
-    TenantId::new(&format!("c{i}")).expect("valid tenant")
+    match i {
+        DELETED => TenantId::new("deleted").expect("valid tenant"),
+        RETAINED => TenantId::new("retained").expect("valid tenant"),
+        _ => TenantId::new(&format!("c{i}")).expect("valid tenant"),
+    }
 }
 
 /// Event `i` of a batch carries `i` in its latency, so the parent can check
@@ -68,7 +85,11 @@ fn crash_child() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(0);
     let store = Store::open(config(std::path::Path::new(&dir), true)).expect("child open");
-    let threads: Vec<_> = (0..4u64)
+    let maintenance = {
+        let store = store.clone();
+        std::thread::spawn(move || maintain(&store, round))
+    };
+    let threads: Vec<_> = (0..APPENDERS)
         .map(|th| {
             let store = store.clone();
             std::thread::spawn(move || {
@@ -77,12 +98,7 @@ fn crash_child() {
                     let ack = store
                         .append(&tenant(t), &batch(round, th, n))
                         .expect("child append");
-                    let mut out = std::io::stdout().lock();
-                    // One write per line; a kill mid-line leaves an
-                    // incomplete last line, which the parent ignores.
-                    let line = format!("ACK {t} {} {}\n", ack.first_seq, ack.count);
-                    let _ = out.write_all(line.as_bytes());
-                    let _ = out.flush();
+                    print_line(&format!("ACK {t} {} {}\n", ack.first_seq, ack.count));
                 }
             })
         })
@@ -90,6 +106,46 @@ fn crash_child() {
     for t in threads {
         let _ = t.join();
     }
+    let _ = maintenance.join();
+}
+
+/// The child's maintenance loop: compaction of the appenders' tenants,
+/// then a tenant deletion and a retention pass on their own tenants, each
+/// announced once done (`DROPPED seq` / `EXPIRED seq`: every event of that
+/// tenant up to `seq` is gone for good).
+fn maintain(store: &Store, round: u64) {
+    for n in 0.. {
+        let _ = store.compact();
+        let ack = store
+            .append(&tenant(DELETED), &batch(round, 8, n))
+            .expect("child append");
+        store.drop_tenant(&tenant(DELETED)).expect("drop tenant");
+        print_line(&format!(
+            "DROPPED {}\n",
+            ack.first_seq + ack.count as u64 - 1
+        ));
+        // Two hours before T0: a partition retention drops below.
+        let mut old = batch(round, 9, n);
+        for e in &mut old {
+            e.timestamp = Micros(e.timestamp.0 - 3 * Micros::HOUR);
+        }
+        let ack = store.append(&tenant(RETAINED), &old).expect("child append");
+        store
+            .drop_before(&tenant(RETAINED), Micros(T0 - Micros::HOUR))
+            .expect("retention");
+        print_line(&format!(
+            "EXPIRED {}\n",
+            ack.first_seq + ack.count as u64 - 1
+        ));
+    }
+}
+
+/// One write per line; a kill mid-line leaves an incomplete last line,
+/// which the parent ignores.
+fn print_line(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(line.as_bytes());
+    let _ = out.flush();
 }
 
 /// Tiny deterministic generator for kill delays (seed printed on failure).
@@ -107,7 +163,7 @@ fn contents(store: &Store) -> HashMap<(usize, u64), f64> {
         to: Micros::MAX,
     };
     let mut out = HashMap::new();
-    for t in 0..TENANTS {
+    for t in 0..=RETAINED {
         for u in store.units(&[tenant(t)], range) {
             for b in 0..u.block_count() {
                 let set = u
@@ -140,7 +196,14 @@ fn crash_test_every_acked_event_survives_sigkill() {
     let start_seed = seed;
     // (tenant, first_seq, count) of every acknowledged batch, all rounds.
     let mut acked: Vec<(usize, u64, u64)> = Vec::new();
-    for round in 0..ROUNDS {
+    // Every event of the deleted / retained tenant up to these sequence
+    // numbers was announced gone.
+    let (mut dropped_through, mut expired_through) = (0u64, 0u64);
+    let rounds = std::env::var(ENV_ROUNDS)
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(ROUNDS);
+    for round in 0..rounds {
         let mut child = Command::new(&exe)
             .args([
                 "--ignored",
@@ -158,33 +221,40 @@ fn crash_test_every_acked_event_survives_sigkill() {
         let stdout = child.stdout.take().expect("child stdout");
         let reader = std::thread::spawn(move || {
             let mut acks = Vec::new();
+            let (mut dropped, mut expired) = (0u64, 0u64);
             let mut r = BufReader::new(stdout);
             let mut line = String::new();
             while r.read_line(&mut line).unwrap_or(0) > 0 {
                 if line.ends_with('\n') {
                     let f: Vec<&str> = line.split_whitespace().collect();
-                    if f.len() == 4
-                        && f[0] == "ACK"
-                        && let (Ok(t), Ok(s), Ok(c)) = (f[1].parse(), f[2].parse(), f[3].parse())
-                    {
-                        acks.push((t, s, c));
+                    match f.as_slice() {
+                        ["ACK", t, s, c] => {
+                            if let (Ok(t), Ok(s), Ok(c)) = (t.parse(), s.parse(), c.parse()) {
+                                acks.push((t, s, c));
+                            }
+                        }
+                        ["DROPPED", s] => dropped = dropped.max(s.parse().unwrap_or(0)),
+                        ["EXPIRED", s] => expired = expired.max(s.parse().unwrap_or(0)),
+                        _ => {}
                     }
                 }
                 line.clear();
             }
-            acks
+            (acks, dropped, expired)
         });
         // Long enough to get past opening and replay most of the time.
         let delay = 150 + next(&mut seed) % 450;
         std::thread::sleep(Duration::from_millis(delay));
         child.kill().expect("SIGKILL child");
         let _ = child.wait();
-        let acks = reader.join().expect("reader thread");
+        let (acks, dropped, expired) = reader.join().expect("reader thread");
         acked.extend(acks);
+        dropped_through = dropped_through.max(dropped);
+        expired_through = expired_through.max(expired);
 
         // Every few rounds the parent itself opens the store and checks;
         // sometimes it closes cleanly (sealing), sometimes it just drops.
-        if round % 4 == 3 || round + 1 == ROUNDS {
+        if round % 4 == 3 || round + 1 == rounds {
             let store = Store::open(config(dir.path(), false)).expect("parent open");
             let have = contents(&store);
             let mut expected = 0usize;
@@ -205,7 +275,51 @@ fn crash_test_every_acked_event_survives_sigkill() {
                     }
                 }
             }
-            assert!(have.len() >= expected);
+            // What is there beyond the acknowledged events can only be
+            // whole batches that were durable when the kill came, before
+            // their acknowledgement was printed: at most one per append
+            // thread per round.
+            let acked_seqs: std::collections::HashSet<(usize, u64)> = acked
+                .iter()
+                .flat_map(|&(t, first, count)| (0..count).map(move |i| (t, first + i)))
+                .collect();
+            let mut unacked: HashMap<(usize, u64), u64> = HashMap::new();
+            for (&(t, seq), &lat) in &have {
+                if t >= TENANTS || acked_seqs.contains(&(t, seq)) {
+                    continue;
+                }
+                // Event i of a batch has latency i: seq - i is its first.
+                *unacked.entry((t, seq - lat as u64)).or_default() += 1;
+            }
+            for (&(t, first), &n) in &unacked {
+                assert_eq!(
+                    n, BATCH as u64,
+                    "tenant {t}: batch at seq {first} is there in part ({n} events) (seed {start_seed})"
+                );
+            }
+            let in_flight = APPENDERS as usize * (round + 1);
+            assert!(
+                unacked.len() <= in_flight,
+                "{} unacknowledged batches, at most {in_flight} can have been in flight (seed {start_seed})",
+                unacked.len()
+            );
+            let main = have.keys().filter(|(t, _)| *t < TENANTS).count();
+            assert_eq!(
+                main,
+                expected + unacked.len() * BATCH,
+                "(seed {start_seed})"
+            );
+            for (&(t, seq), _) in &have {
+                let gone = match t {
+                    DELETED => dropped_through,
+                    RETAINED => expired_through,
+                    _ => 0,
+                };
+                assert!(
+                    seq > gone,
+                    "tenant {t} seq {seq} came back after it was dropped (seed {start_seed})"
+                );
+            }
             if round % 8 == 7 {
                 store.close().expect("close");
             }
@@ -213,13 +327,17 @@ fn crash_test_every_acked_event_survives_sigkill() {
         }
     }
     assert!(
-        acked.len() > ROUNDS,
+        acked.len() > rounds,
         "children acknowledged too little to test anything ({} batches)",
         acked.len()
     );
+    assert!(
+        dropped_through > 0 && expired_through > 0,
+        "the maintenance thread never finished a tenant drop or a retention pass"
+    );
     let segments = walk_count(dir.path(), "seg");
     println!(
-        "{} acknowledged batches over {ROUNDS} rounds; {segments} segment files (seed {start_seed})",
+        "{} acknowledged batches over {rounds} rounds; {segments} segment files; deleted tenant dropped through seq {dropped_through}, retention through {expired_through} (seed {start_seed})",
         acked.len()
     );
     let report = pulsestream_storage::store::verify(dir.path()).expect("verify");
