@@ -309,7 +309,7 @@ fn crash_test_every_acked_event_survives_sigkill() {
                 expected + unacked.len() * BATCH,
                 "(seed {start_seed})"
             );
-            for (&(t, seq), _) in &have {
+            for &(t, seq) in have.keys() {
                 let gone = match t {
                     DELETED => dropped_through,
                     RETAINED => expired_through,
