@@ -15,6 +15,7 @@ pub mod handlers;
 pub mod http;
 pub mod ingest;
 pub mod loadgen;
+pub mod loadgen_tenants;
 pub mod meta;
 pub mod metrics;
 pub mod read;

@@ -8,7 +8,13 @@
 //! Request bodies are generated before the clock starts and reused in turn,
 //! so the generator's own CPU does not count against the server on a shared
 //! machine; their timestamps are the generation time (seconds old, well
-//! inside any retention). The run is bounded by `duration`.
+//! inside any retention), or with `backfill` spread over that much of the
+//! past, one slice per body, as agents flushing a buffer send them. The run
+//! is bounded by `duration`.
+//!
+//! With several tenant keys (`--tenants`, see `loadgen_tenants.rs`) each
+//! request goes to a tenant drawn from a Zipf mix (the busiest of 50 gets
+//! about a quarter), and the report gives each tenant's share.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -29,6 +35,12 @@ pub struct Options {
     /// Base URL, `http://host:port` (TLS is not spoken).
     pub url: String,
     pub api_key: String,
+    /// Ingest keys of many tenants; when not empty, requests spread over
+    /// them by `loadgen_tenants::zipf_cdf` (key 0 the busiest) and
+    /// `api_key` is not used.
+    pub tenant_keys: Vec<String>,
+    /// Spread timestamps over this much of the past (e.g. a day).
+    pub backfill: Option<Duration>,
     /// Target events per second over all connections; 0 = as fast as possible.
     pub rate: u64,
     pub duration: Duration,
@@ -54,6 +66,9 @@ pub struct Report {
     pub p50_ms: f64,
     pub p95_ms: f64,
     pub p99_ms: f64,
+    /// Events acknowledged per tenant key (in `tenant_keys` order); empty
+    /// with a single key.
+    pub per_tenant: Vec<u64>,
 }
 
 impl Report {
@@ -85,7 +100,17 @@ impl std::fmt::Display for Report {
             f,
             "rejected events: {}, failed requests: {:?}, transport errors: {}",
             self.events_rejected, self.failures, self.transport_errors
-        )
+        )?;
+        if !self.per_tenant.is_empty() {
+            let top = self.per_tenant.iter().copied().max().unwrap_or(0);
+            write!(
+                f,
+                "\n{} tenants; busiest took {:.1} % of the acknowledged events",
+                self.per_tenant.len(),
+                100.0 * top as f64 / self.events_acked.max(1) as f64
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -119,7 +144,7 @@ impl Rng {
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
     /// Index drawn from a cumulative distribution.
-    fn pick(&mut self, cdf: &[f64]) -> usize {
+    pub fn pick(&mut self, cdf: &[f64]) -> usize {
         let u = self.f64();
         cdf.partition_point(|&c| c <= u).min(cdf.len() - 1)
     }
@@ -505,6 +530,7 @@ struct ConnStats {
     failures: Vec<(u16, u64)>,
     transport_errors: u64,
     latencies_us: Vec<u32>,
+    per_tenant: Vec<u64>,
 }
 
 /// Runs a load test on its own runtime (the CLI is synchronous).
@@ -521,15 +547,7 @@ pub async fn run_async(opts: Options) -> anyhow::Result<Report> {
     if opts.batch == 0 || opts.connections == 0 {
         bail!("--batch and --connections must be at least 1");
     }
-    let uri: hyper::Uri = opts.url.parse().context("--url is not a URL")?;
-    if uri.scheme_str().is_some_and(|s| s != "http") {
-        bail!("--url must be http:// (TLS is not supported)");
-    }
-    let authority = uri
-        .authority()
-        .context("--url needs a host and port")?
-        .to_string();
-    let base = uri.path().trim_end_matches('/').to_owned();
+    let (authority, base) = crate::loadgen_tenants::split_url(&opts.url)?;
     let path = if opts.batch == 1 {
         format!("{base}/api/v1/ingestion/events")
     } else {
@@ -546,11 +564,24 @@ pub async fn run_async(opts: Options) -> anyhow::Result<Report> {
     let model = Model::new(&mut rng);
     let pool_size = (opts.connections * 4).clamp(16, 256);
     let now = Micros::now();
+    let backfill = opts
+        .backfill
+        .map_or(0, |d| d.as_micros().min(i64::MAX as u128) as i64);
     let bodies: Arc<Vec<Bytes>> = Arc::new(
         (0..pool_size)
-            .map(|_| Bytes::from(model.body(&mut rng, opts.batch, now, opts.ndjson)))
+            .map(|i| {
+                // Body i covers a slice `i / pool` of the way back.
+                let at = Micros(now.0 - backfill / pool_size as i64 * i as i64);
+                Bytes::from(model.body(&mut rng, opts.batch, at, opts.ndjson))
+            })
             .collect(),
     );
+    let keys: Arc<Vec<String>> = Arc::new(if opts.tenant_keys.is_empty() {
+        vec![opts.api_key.clone()]
+    } else {
+        opts.tenant_keys.clone()
+    });
+    let cdf = Arc::new(crate::loadgen_tenants::zipf_cdf(keys.len()));
 
     // Each connection sends one request every `interval` (rate split evenly).
     let interval = (opts.rate > 0).then(|| {
@@ -563,15 +594,16 @@ pub async fn run_async(opts: Options) -> anyhow::Result<Report> {
         let bodies = bodies.clone();
         let authority = authority.clone();
         let path = path.clone();
-        let key = opts.api_key.clone();
+        let (keys, cdf) = (keys.clone(), cdf.clone());
         let batch = opts.batch as u64;
+        let rng = Rng::new(opts.seed ^ (c as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         tasks.push(tokio::spawn(async move {
             connection(
                 c,
                 bodies,
                 authority,
                 path,
-                key,
+                Tenants { keys, cdf, rng },
                 content_type,
                 batch,
                 interval,
@@ -580,7 +612,10 @@ pub async fn run_async(opts: Options) -> anyhow::Result<Report> {
             .await
         }));
     }
-    let mut all = ConnStats::default();
+    let mut all = ConnStats {
+        per_tenant: vec![0; keys.len()],
+        ..ConnStats::default()
+    };
     for t in tasks {
         let s = t.await.context("a connection task failed")?;
         all.ok += s.ok;
@@ -588,6 +623,9 @@ pub async fn run_async(opts: Options) -> anyhow::Result<Report> {
         all.rejected += s.rejected;
         all.transport_errors += s.transport_errors;
         all.latencies_us.extend(s.latencies_us);
+        for (a, b) in all.per_tenant.iter_mut().zip(&s.per_tenant) {
+            *a += b;
+        }
         for (code, n) in s.failures {
             match all.failures.iter_mut().find(|(c, _)| *c == code) {
                 Some(e) => e.1 += n,
@@ -608,7 +646,19 @@ pub async fn run_async(opts: Options) -> anyhow::Result<Report> {
         p50_ms: percentile_ms(&all.latencies_us, 0.50),
         p95_ms: percentile_ms(&all.latencies_us, 0.95),
         p99_ms: percentile_ms(&all.latencies_us, 0.99),
+        per_tenant: if opts.tenant_keys.is_empty() {
+            Vec::new()
+        } else {
+            all.per_tenant
+        },
     })
+}
+
+/// The keys a connection sends with, and how it picks one per request.
+struct Tenants {
+    keys: Arc<Vec<String>>,
+    cdf: Arc<Vec<f64>>,
+    rng: Rng,
 }
 
 /// Reads `"accepted": N` and `"rejected": M` from an ingest answer without
@@ -627,13 +677,16 @@ async fn connection(
     bodies: Arc<Vec<Bytes>>,
     authority: String,
     path: String,
-    key: String,
+    mut tenants: Tenants,
     content_type: &'static str,
     batch: u64,
     interval: Option<Duration>,
     deadline: Instant,
 ) -> ConnStats {
-    let mut stats = ConnStats::default();
+    let mut stats = ConnStats {
+        per_tenant: vec![0; tenants.keys.len()],
+        ..ConnStats::default()
+    };
     let mut next_send = Instant::now();
     let mut slot = index;
     'reconnect: while Instant::now() < deadline {
@@ -668,10 +721,16 @@ async fn connection(
             }
             let body = bodies[slot % bodies.len()].clone();
             slot += 1;
+            let tenant = if tenants.keys.len() > 1 {
+                tenants.rng.pick(&tenants.cdf)
+            } else {
+                0
+            };
+            let key = tenants.keys[tenant].as_str();
             let req = Request::post(path.as_str())
                 .header(hyper::header::HOST, authority.as_str())
                 .header(hyper::header::CONTENT_TYPE, content_type)
-                .header("x-api-key", key.as_str())
+                .header("x-api-key", key)
                 .body(Full::new(body));
             let Ok(req) = req else {
                 stats.transport_errors += 1;
@@ -703,13 +762,15 @@ async fn connection(
                 stats
                     .latencies_us
                     .push(took.as_micros().min(u128::from(u32::MAX)) as u32);
-                if batch == 1 {
-                    stats.acked += 1;
+                let a = if batch == 1 {
+                    1
                 } else {
                     let (a, r) = counts(&body);
-                    stats.acked += a;
                     stats.rejected += r;
-                }
+                    a
+                };
+                stats.acked += a;
+                stats.per_tenant[tenant] += a;
             } else {
                 match stats.failures.iter_mut().find(|(c, _)| *c == status) {
                     Some(e) => e.1 += 1,
