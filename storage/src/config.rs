@@ -46,6 +46,9 @@ pub struct StoreConfig {
     /// Turn background threads (sealing by age, compaction) on. Tests that
     /// drive these by hand turn it off.
     pub background: bool,
+    /// The file operations under the WAL and the segment writer
+    /// (`io::OsIo`; tests put `io::Faulty` here).
+    pub io: std::sync::Arc<dyn crate::io::FileIo>,
 }
 
 impl StoreConfig {
@@ -64,6 +67,7 @@ impl StoreConfig {
             max_append_wait: Duration::from_secs(10),
             compaction_min_segments: 4,
             background: true,
+            io: crate::io::os(),
         }
     }
 }

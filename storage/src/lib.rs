@@ -26,6 +26,7 @@ pub mod damage;
 pub mod error;
 pub mod event;
 pub mod guarded;
+pub mod io;
 pub mod paths;
 pub mod pressure;
 pub mod query;

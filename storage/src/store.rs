@@ -326,12 +326,13 @@ impl Store {
             next_seq,
             "WAL replayed"
         );
-        let wal = WalWriter::new(
+        let wal = WalWriter::with_io(
             &dir,
             config.wal_file_bytes,
             next_lsn,
             next_seq,
             outcome.files,
+            config.io.clone(),
         );
 
         let store = Arc::new(Store {
@@ -944,7 +945,15 @@ impl Store {
             // takes them all, since appenders wait on it under pressure.
             opts.threads = 1;
         }
-        let summary = segment::write_segment(&path, id, tenant, partition, sets, &opts)?;
+        let summary = segment::write_segment_dyn(
+            &path,
+            id,
+            tenant,
+            partition,
+            sets,
+            &opts,
+            self.config.io.clone(),
+        )?;
         let reader = match SegmentReader::open(&path, id) {
             Ok(r) => r,
             Err(e) => {

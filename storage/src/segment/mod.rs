@@ -51,7 +51,7 @@ pub struct SegmentSummary {
 }
 
 pub use reader::{SegmentFacts, SegmentLayout, SegmentReader, verify_segment};
-pub use writer::{tmp_path, write_segment};
+pub use writer::{tmp_path, write_segment, write_segment_dyn};
 
 impl WriteOptions {
     /// The options a store configuration asks for.

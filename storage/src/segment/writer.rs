@@ -5,8 +5,8 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crossbeam::channel;
@@ -21,6 +21,7 @@ use super::rollup_build::{ChunkColumns, RollupBuilder, encode_rollups};
 use super::{SegmentSummary, WriteOptions};
 use crate::column::{Column, ColumnKey, ColumnKind, ColumnSet, NULL_CODE, NULL_INT};
 use crate::error::{Result, StorageError};
+use crate::io::FileIo;
 use crate::query::hash::SeededHash;
 use crate::types::{Micros, PartitionStart, SegmentId, TenantId};
 
@@ -272,19 +273,39 @@ fn choose(
     best.ok_or_else(|| invalid(format!("{what}: no encoding applies")))
 }
 
-/// Writes bytes and keeps the file offset.
+/// Bytes buffered before a write to the file: large writes, few calls.
+const OUT_BUFFER_BYTES: usize = 1 << 20;
+
+/// Writes bytes (buffered, through the `FileIo`) and keeps the file offset.
 struct Out {
-    w: BufWriter<File>,
+    file: File,
+    fs: Arc<dyn FileIo>,
+    buf: Vec<u8>,
+    /// Bytes handed to `put` so far (written or buffered).
     offset: u64,
+    /// Bytes already written to the file.
+    written: u64,
     path: PathBuf,
 }
 
 impl Out {
     fn put(&mut self, b: &[u8]) -> Result<()> {
-        self.w
-            .write_all(b)
-            .map_err(|e| StorageError::io(&self.path, e))?;
+        self.buf.extend_from_slice(b);
         self.offset += b.len() as u64;
+        if self.buf.len() >= OUT_BUFFER_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        self.fs
+            .write_at(&self.file, &self.buf, self.written)
+            .map_err(|e| StorageError::io(&self.path, e))?;
+        self.written += self.buf.len() as u64;
+        self.buf.clear();
         Ok(())
     }
     /// Writes a stored chunk and returns where it is.
@@ -308,6 +329,27 @@ pub fn write_segment(
     partition: PartitionStart,
     chunks: &[ColumnSet],
     opts: &WriteOptions,
+) -> Result<SegmentSummary> {
+    write_segment_dyn(
+        final_path,
+        id,
+        tenant,
+        partition,
+        chunks,
+        opts,
+        crate::io::os(),
+    )
+}
+
+/// `write_segment` with a shared `FileIo` (what the store holds).
+pub fn write_segment_dyn(
+    final_path: &Path,
+    id: SegmentId,
+    tenant: &TenantId,
+    partition: PartitionStart,
+    chunks: &[ColumnSet],
+    opts: &WriteOptions,
+    fs: Arc<dyn FileIo>,
 ) -> Result<SegmentSummary> {
     if opts.block_rows == 0 || opts.block_rows > MAX_BLOCK_ROWS as usize {
         return Err(StorageError::invalid(
@@ -338,11 +380,22 @@ pub fn write_segment(
     let tmp = tmp_path(final_path);
     let file = File::create(&tmp).map_err(|e| StorageError::io(&tmp, e))?;
     let mut out = Out {
-        w: BufWriter::with_capacity(1 << 20, file),
+        file,
+        fs,
+        buf: Vec::with_capacity(OUT_BUFFER_BYTES),
         offset: 0,
+        written: 0,
         path: tmp.clone(),
     };
-    let result = write_body(&mut out, id, tenant, partition, chunks, &keys, &order, opts);
+    let result = write_body(&mut out, id, tenant, partition, chunks, &keys, &order, opts).and_then(
+        |footer| {
+            out.flush()?;
+            out.fs
+                .sync_all(&out.file)
+                .map_err(|e| StorageError::io(&tmp, e))?;
+            Ok(footer)
+        },
+    );
     let footer = match result {
         Ok(f) => f,
         Err(e) => {
@@ -351,12 +404,7 @@ pub fn write_segment(
             return Err(e);
         }
     };
-    let file = out
-        .w
-        .into_inner()
-        .map_err(|e| StorageError::io(&tmp, e.into_error()))?;
-    file.sync_all().map_err(|e| StorageError::io(&tmp, e))?;
-    drop(file);
+    drop(out.file);
     std::fs::rename(&tmp, final_path).map_err(|e| StorageError::io(final_path, e))?;
     if let Some(dir) = final_path.parent().filter(|d| !d.as_os_str().is_empty()) {
         File::open(dir)

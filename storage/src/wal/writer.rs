@@ -8,12 +8,14 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
+use std::sync::Arc;
+
+use crate::io::FileIo;
 
 use super::file_header;
 use super::record::{EncodedEvents, frame_head};
@@ -111,6 +113,8 @@ struct Io {
 
 pub struct WalWriter {
     dir: PathBuf,
+    /// The file operations (`io::OsIo`, or a fault injector in tests).
+    fs: Arc<dyn FileIo>,
     file_bytes: u64,
     state: Mutex<State>,
     cond: Condvar,
@@ -133,7 +137,19 @@ impl WalWriter {
         file_bytes: u64,
         next_lsn: u64,
         next_seq: u64,
+        files: Vec<WalFile>,
+    ) -> WalWriter {
+        Self::with_io(dir, file_bytes, next_lsn, next_seq, files, crate::io::os())
+    }
+
+    /// Like `new`, with records written and synced through `io`.
+    pub fn with_io(
+        dir: &Path,
+        file_bytes: u64,
+        next_lsn: u64,
+        next_seq: u64,
         mut files: Vec<WalFile>,
+        io: Arc<dyn FileIo>,
     ) -> WalWriter {
         let wal_dir = paths::wal_dir(dir);
         // A replayed file named after `next_lsn` holds no valid record (its
@@ -141,6 +157,7 @@ impl WalWriter {
         files.retain(|f| f.first_lsn != next_lsn);
         WalWriter {
             dir: wal_dir,
+            fs: io,
             file_bytes: file_bytes.max(1),
             state: Mutex::new(State {
                 next_lsn,
@@ -263,9 +280,10 @@ impl WalWriter {
             message: "BUG: no WAL file after rotate".into(),
         })?;
         let t0 = Instant::now();
-        let res = file
-            .write_all_at(&buf, start)
-            .and_then(|()| file.sync_data())
+        let res = self
+            .fs
+            .write_at(file, &buf, start)
+            .and_then(|()| self.fs.sync_data(file))
             .map_err(|e| StorageError::io(&io.path, e));
         self.record_fsync(t0.elapsed());
         let written = buf.len() as u64;
@@ -273,7 +291,10 @@ impl WalWriter {
         if let Err(e) = res {
             // Cut the partial write off so later records follow good bytes;
             // if even that fails, the next group starts a fresh file.
-            let cut = file.set_len(start).and_then(|()| file.sync_data());
+            let cut = self
+                .fs
+                .set_len(file, start)
+                .and_then(|()| self.fs.sync_data(file));
             if cut.is_err() {
                 io.file = None;
             }
@@ -302,8 +323,9 @@ impl WalWriter {
             .open(&path)
             .map_err(|e| StorageError::io(&path, e))?;
         let header = file_header();
-        file.write_all_at(&header, 0)
-            .and_then(|()| file.sync_all())
+        self.fs
+            .write_at(&file, &header, 0)
+            .and_then(|()| self.fs.sync_all(&file))
             .map_err(|e| StorageError::io(&path, e))?;
         sync_dir(&self.dir)?;
         io.file = Some(file);
