@@ -35,7 +35,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 fn serve(dir: &Path) -> (Child, SocketAddr) {
     let addr_file = dir.join("server-address");
     let _ = std::fs::remove_file(&addr_file);
-    let child = Command::new(env!("CARGO_BIN_EXE_pulsestream"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pulsestream"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .env("PULSESTREAM_ADMIN_PASSWORD", ADMIN_PASSWORD)
@@ -51,7 +51,11 @@ fn serve(dir: &Path) -> (Child, SocketAddr) {
         {
             return (child, addr);
         }
-        assert!(started.elapsed() < START_TIMEOUT, "server did not start");
+        if started.elapsed() > START_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("server did not start within {START_TIMEOUT:?}");
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
