@@ -32,6 +32,8 @@ const BATCH: usize = 40;
 /// How long a start may take before the test gives up.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Starts the server and returns it; the caller kills and waits for it.
+#[allow(clippy::zombie_processes)] // the child is handed to the caller
 fn serve(dir: &Path) -> (Child, SocketAddr) {
     let addr_file = dir.join("server-address");
     let _ = std::fs::remove_file(&addr_file);
