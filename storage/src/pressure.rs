@@ -186,6 +186,33 @@ mod tests {
     }
 
     #[test]
+    fn replay_seals_as_it_goes_when_memory_passes_the_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = TenantId::new("t").unwrap();
+        {
+            // Written with room to spare, then a crash: all of it is in
+            // the WAL only.
+            let mut c = StoreConfig::new(dir.path());
+            c.background = false;
+            let store = Store::open(c).unwrap();
+            for k in 0..100 {
+                store.append(&t, &batch(100, k)).unwrap();
+            }
+        }
+        let mut c = StoreConfig::new(dir.path());
+        c.background = false;
+        c.memory_budget = 64 << 10;
+        let store = Store::open(c).unwrap();
+        let stats = store.stats();
+        let s = &stats.tenants[0];
+        assert_eq!(s.sealed_rows + s.active_rows, 100 * 100);
+        // One partition: more than one segment means replay sealed along
+        // the way instead of holding everything until it ended.
+        assert!(s.sealed_segments > 2, "{} segments", s.sealed_segments);
+        assert!(store.held_bytes() <= 64 << 10);
+    }
+
+    #[test]
     fn the_wal_stays_within_its_bound_whatever_the_tenant_mix() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = StoreConfig::new(dir.path());

@@ -256,11 +256,43 @@ impl Store {
             .iter()
             .map(|(t, m)| (t.clone(), m.sealed_through))
             .collect();
-        let mut slots: HashMap<TenantId, Arc<TenantSlot>> = HashMap::new();
-        let pm = config.partition_micros;
-        let mut replayed_bytes = 0usize;
+        let max_sealed = sealed_through.values().copied().max().unwrap_or(0);
+        // The store exists before replay so that replay can seal when
+        // memory passes the budget, as appends do. Its WAL writer starts
+        // from the catalog's high-water marks and learns replay's below,
+        // before anything can append.
+        let wal = WalWriter::with_io(
+            &dir,
+            config.wal_file_bytes,
+            state.next_lsn.max(max_sealed + 1),
+            state.next_seq.max(1),
+            Vec::new(),
+            config.io.clone(),
+        );
+        let store = Arc::new(Store {
+            dir: dir.clone(),
+            lock: Mutex::new(Some(lock)),
+            catalog: Mutex::new(Some(catalog)),
+            wal,
+            tenants: RwLock::new(HashMap::new()),
+            view: RwLock::new(view),
+            sealed_through: Mutex::new(sealed_through),
+            next_segment_id: AtomicU64::new(state.next_segment_id),
+            active_bytes: AtomicUsize::new(0),
+            sealing_bytes: AtomicUsize::new(0),
+            room: Mutex::new(()),
+            room_cv: Condvar::new(),
+            maintenance: Mutex::new(()),
+            closed: AtomicBool::new(false),
+            background: Mutex::new(None),
+            damage,
+            unopened: Mutex::new(unopened),
+            config,
+        });
+        let pm = store.config.partition_micros;
+        let mut sealed_in_replay = 0u64;
         let outcome = wal::replay(&dir, |rec| {
-            if rec.lsn.0 <= sealed_through.get(&rec.tenant).copied().unwrap_or(0) {
+            if rec.lsn.0 <= store.sealed_through_of(&rec.tenant) {
                 return Ok(());
             }
             if rec
@@ -274,12 +306,19 @@ impl Store {
                 );
                 return Ok(());
             }
-            let slot = slots
-                .entry(rec.tenant.clone())
-                .or_insert_with(|| new_slot(&rec.tenant));
-            let mut st = slot.state.lock();
-            replayed_bytes += st.active.insert(&rec.events, rec.first_seq, pm);
-            st.applied_through = rec.lsn.0;
+            let slot = store.slot(&rec.tenant);
+            {
+                let mut st = slot.state.lock();
+                let added = st.active.insert(&rec.events, rec.first_seq, pm);
+                store.active_bytes.fetch_add(added, Ordering::Relaxed);
+                st.applied_through = rec.lsn.0;
+            }
+            if store.held_bytes() > store.config.memory_budget {
+                // Records of a tenant arrive in LSN order, so what is
+                // applied is a prefix and may be sealed like at run time.
+                store.seal_over_budget();
+                sealed_in_replay += 1;
+            }
             Ok(())
         })?;
         for d in &outcome.damage {
@@ -288,7 +327,7 @@ impl Store {
                 .as_ref()
                 .map(|q| format!("; copy in {}", q.display()))
                 .unwrap_or_default();
-            damage.add(
+            store.damage.add(
                 DamageKind::WalRecord,
                 &d.path,
                 format!("offset {} ({} bytes): {}{copy}", d.offset, d.len, d.detail),
@@ -306,14 +345,19 @@ impl Store {
                 } else {
                     DamageKind::WalRecord
                 };
-                damage.add(
+                store.damage.add(
                     kind,
                     &q,
                     "damaged file kept in quarantine for review (remove it once reviewed)",
                 );
             }
         }
-        let max_sealed = sealed_through.values().copied().max().unwrap_or(0);
+        let max_sealed = store
+            .sealed_through_snapshot()
+            .values()
+            .copied()
+            .max()
+            .unwrap_or(0);
         let next_lsn = outcome
             .max_lsn
             .max(max_sealed)
@@ -322,39 +366,12 @@ impl Store {
         let next_seq = outcome.next_seq.max(state.next_seq).max(1);
         tracing::info!(
             records = outcome.applied,
+            sealed_in_replay,
             next_lsn,
             next_seq,
             "WAL replayed"
         );
-        let wal = WalWriter::with_io(
-            &dir,
-            config.wal_file_bytes,
-            next_lsn,
-            next_seq,
-            outcome.files,
-            config.io.clone(),
-        );
-
-        let store = Arc::new(Store {
-            dir,
-            lock: Mutex::new(Some(lock)),
-            catalog: Mutex::new(Some(catalog)),
-            wal,
-            tenants: RwLock::new(slots),
-            view: RwLock::new(view),
-            sealed_through: Mutex::new(sealed_through),
-            next_segment_id: AtomicU64::new(state.next_segment_id),
-            active_bytes: AtomicUsize::new(replayed_bytes),
-            sealing_bytes: AtomicUsize::new(0),
-            room: Mutex::new(()),
-            room_cv: Condvar::new(),
-            maintenance: Mutex::new(()),
-            closed: AtomicBool::new(false),
-            background: Mutex::new(None),
-            damage,
-            unopened: Mutex::new(unopened),
-            config,
-        });
+        store.wal.restart(next_lsn, next_seq, outcome.files);
         store.trim_wal();
         if store.config.background {
             crate::compaction::start_background(&store);

@@ -185,6 +185,20 @@ impl WalWriter {
         }
     }
 
+    /// Sets where writing starts after replay (the writer was made before
+    /// replay knew): the next LSN and sequence number and the replayed
+    /// files. Only before the first append.
+    pub fn restart(&self, next_lsn: u64, next_seq: u64, mut files: Vec<WalFile>) {
+        files.retain(|f| f.first_lsn != next_lsn);
+        let mut st = self.state.lock();
+        st.next_lsn = next_lsn;
+        st.next_seq = next_seq;
+        st.done_through = next_lsn - 1;
+        st.durable_lsn = next_lsn - 1;
+        drop(st);
+        *self.files.lock() = files;
+    }
+
     /// Logs `events` for `tenant` and waits until they are durable. The outer
     /// error means nothing was assigned (closed, batch too large); the inner
     /// one that the record was assigned a ticket but is not durable (the
