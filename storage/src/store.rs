@@ -372,6 +372,11 @@ impl Store {
             "WAL replayed"
         );
         store.wal.restart(next_lsn, next_seq, outcome.files);
+        if !outcome.damage.is_empty() {
+            // The numbers read from damaged headers may be cut away with a
+            // torn tail: record them now so no restart can reissue them.
+            store.commit(&store.marks())?;
+        }
         store.trim_wal();
         if store.config.background {
             crate::compaction::start_background(&store);

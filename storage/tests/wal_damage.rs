@@ -177,6 +177,23 @@ fn damage_in_the_last_record_is_cut_but_its_numbers_stay_used() {
 }
 
 #[test]
+fn numbers_of_a_cut_damaged_tail_are_not_reissued_after_a_second_crash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, offsets) = crashed_store(dir.path());
+    let len = std::fs::metadata(&path).expect("meta").len() as usize;
+    flip(&path, (offsets[BATCHES - 1] + len) / 2, 0x41);
+    // Open and crash again at once: the damaged tail is cut now.
+    drop(Store::open(config(dir.path())).expect("open"));
+    let store = Store::open(config(dir.path())).expect("reopen");
+    let ack = store.append(&tenant(), &batch(0)).expect("append");
+    assert!(
+        ack.first_seq > (BATCHES * PER_BATCH) as u64,
+        "sequence number {} issued again",
+        ack.first_seq
+    );
+}
+
+#[test]
 fn a_damaged_file_header_loses_no_record() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (path, _) = crashed_store(dir.path());
