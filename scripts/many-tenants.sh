@@ -12,7 +12,7 @@ bin="${CARGO_TARGET_DIR:-target}/release/pulsestream"
 dir="$(mktemp -d)"
 port=18087
 export PULSESTREAM_ADMIN_PASSWORD="many-tenants-admin-password"
-trap 'kill -9 "${pid:-0}" 2>/dev/null || true; rm -rf "$dir"' EXIT
+trap 'kill -9 "${pid:-0}" 2>/dev/null || true; rm -rf "$dir" "$dir.log" "$dir.walpeak"' EXIT
 
 start() {
   "$bin" serve --data-dir "$dir" --listen "127.0.0.1:$port" >"$dir.log" 2>&1 &
@@ -29,7 +29,7 @@ start
 # Sample WAL bytes every second while loadgen runs.
 ( peak=0; while kill -0 "$pid" 2>/dev/null; do
     w=$(du -sb "$dir/wal" 2>/dev/null | cut -f1); w=${w:-0}
-    [ "$w" -gt "$peak" ] && peak=$w && echo "$peak" >"$dir.walpeak"
+    if [ "$w" -gt "$peak" ]; then peak=$w; echo "$peak" >"$dir.walpeak"; fi
     sleep 1
   done ) &
 sampler=$!

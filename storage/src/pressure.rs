@@ -10,7 +10,8 @@
 //!   with `Overloaded`: nothing was stored, the client retries.
 //! - WAL: past `max_wal_bytes` the tenants whose unsealed records pin the
 //!   oldest WAL file are sealed so the file can be deleted (as a database
-//!   flushes the memtables that pin its oldest log).
+//!   flushes the memtables that pin its oldest log); past it plus one file,
+//!   appends wait for that like they wait for memory.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -46,17 +47,20 @@ impl Store {
     /// instead. Fails with `Overloaded` after `max_append_wait`; nothing has
     /// been written then.
     pub(crate) fn wait_for_room(&self) -> Result<()> {
-        if self.held_bytes() <= self.hard_limit() {
+        let full = || self.held_bytes() > self.hard_limit() || self.wal_past_bound();
+        if !full() {
             return Ok(());
         }
         if !self.has_background() {
             self.seal_over_budget();
+            self.seal_for_wal();
             return Ok(());
         }
         self.request_budget_seal();
+        self.request_wal_seal();
         let deadline = Instant::now() + self.config.max_append_wait;
         let mut g = self.room.lock();
-        while self.held_bytes() > self.hard_limit() {
+        while full() {
             if self.closed() {
                 return Err(StorageError::Closed);
             }
@@ -64,9 +68,11 @@ impl Store {
             if now >= deadline {
                 return Err(StorageError::Overloaded {
                     detail: format!(
-                        "unsealed data holds {} bytes, over twice the memory budget of {}; sealing has not caught up within {:?}",
+                        "unsealed data holds {} bytes (budget {}), the WAL {} bytes (bound {}); sealing has not caught up within {:?}",
                         self.held_bytes(),
                         self.config.memory_budget,
+                        self.wal.wal_bytes(),
+                        self.config.max_wal_bytes,
                         self.config.max_append_wait
                     ),
                 });
@@ -85,9 +91,20 @@ impl Store {
         self.room_cv.notify_all();
     }
 
-    /// Whether the WAL is past `max_wal_bytes`.
+    /// Whether the WAL is past `max_wal_bytes` (sealing should start).
     pub(crate) fn wal_over_limit(&self) -> bool {
         self.wal.wal_bytes() > self.config.max_wal_bytes
+    }
+
+    /// Whether the WAL is past `max_wal_bytes` plus one file: appends wait
+    /// (before writing) until sealing has freed a file, so the bound holds
+    /// whatever the sealing speed.
+    fn wal_past_bound(&self) -> bool {
+        self.wal.wal_bytes()
+            > self
+                .config
+                .max_wal_bytes
+                .saturating_add(self.config.wal_file_bytes)
     }
 
     /// Seals the tenants that pin the oldest WAL file until the WAL is
@@ -182,6 +199,38 @@ mod tests {
         drop(guard);
         store.append(&t, &batch(200, k)).unwrap();
         assert_eq!(store.wal.durable_lsn(), durable + 1);
+        store.close().unwrap();
+    }
+
+    #[test]
+    fn appends_wait_for_the_wal_bound_when_sealing_falls_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = StoreConfig::new(dir.path());
+        c.wal_file_bytes = 16 << 10;
+        c.max_wal_bytes = 64 << 10;
+        c.seal_rows = usize::MAX;
+        c.seal_bytes = usize::MAX;
+        c.max_append_wait = Duration::from_millis(200);
+        let store = Store::open(c).unwrap();
+        let t = TenantId::new("t").unwrap();
+        let slot = store.slot(&t);
+        let guard = slot.seal_lock.lock();
+        let mut k = 0;
+        let err = loop {
+            match store.append(&t, &batch(20, k)) {
+                Ok(_) => k += 1,
+                Err(e) => break e,
+            }
+            assert!(k < 2000, "never pushed back");
+        };
+        assert!(matches!(err, StorageError::Overloaded { .. }), "{err:?}");
+        let wal = store.wal.wal_bytes();
+        assert!(
+            wal <= (64 << 10) + (16 << 10) + 8192,
+            "WAL at {wal} bytes when appends were refused"
+        );
+        drop(guard);
+        store.append(&t, &batch(20, k)).unwrap();
         store.close().unwrap();
     }
 

@@ -751,7 +751,7 @@ impl Store {
 
     /// The WAL passed `max_wal_bytes`: seal what pins its oldest file, in
     /// the background when there is a background thread.
-    fn request_wal_seal(&self) {
+    pub(crate) fn request_wal_seal(&self) {
         if !crate::compaction::request_wal(self) {
             self.seal_for_wal();
         }
@@ -1072,8 +1072,10 @@ impl Store {
     pub(crate) fn trim_wal(&self) {
         let st = self.sealed_through.lock();
         let removed = self.wal.trim(|t| st.get(t).copied().unwrap_or(0));
+        drop(st);
         if removed > 0 {
             tracing::debug!(removed, "WAL files trimmed");
+            self.notify_room();
         }
     }
 }
