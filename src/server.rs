@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::app::AppState;
-use crate::http::{ApiError, HttpResponse, ResponseBody};
+use crate::http::{ApiError, ClientAddr, HttpResponse, ResponseBody};
 
 /// HTTP/2 streams per connection at most: a bound on what one client can
 /// have in flight at once.
@@ -117,7 +117,8 @@ impl Server {
             let _ = stream.set_nodelay(true);
             let state = state.clone();
             let timeout = cfg.request_timeout;
-            let svc = service_fn(move |req: Request<Incoming>| {
+            let svc = service_fn(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(ClientAddr(peer));
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(serve_one(state, req, timeout).await) }
             });
