@@ -82,6 +82,8 @@ pub struct AppState {
     pub account_locks: crate::auth::account_locks::AccountLocks,
     /// Repeated failures folded into one audit entry per minute.
     pub audit_folder: crate::meta::audit_fold::AuditFolder,
+    /// Connections closed by their limits (for `/metrics` and tests).
+    pub conn_stats: Arc<crate::connection::ConnStats>,
 }
 
 impl AppState {
@@ -116,6 +118,7 @@ impl AppState {
             login_limiter,
             account_locks: crate::auth::account_locks::AccountLocks::new(),
             audit_folder: crate::meta::audit_fold::AuditFolder::new(),
+            conn_stats: Arc::default(),
         })
     }
 
