@@ -84,6 +84,10 @@ pub struct AppState {
     pub audit_folder: crate::meta::audit_fold::AuditFolder,
     /// Connections closed by their limits (for `/metrics` and tests).
     pub conn_stats: Arc<crate::connection::ConnStats>,
+    /// Admission of heavy reads (per tenant and global, bounded queue).
+    pub read_gate: Arc<crate::read::gate::ReadGate>,
+    /// Cancelled and running queries, stalled exports.
+    pub read_stats: Arc<crate::read::query::ReadStats>,
 }
 
 impl AppState {
@@ -103,6 +107,10 @@ impl AppState {
             config.auth.login_rate_per_ip,
             config.auth.login_burst_per_ip,
         );
+        let read_gate = crate::read::gate::ReadGate::new(
+            config.limits.max_concurrent_queries,
+            crate::read::gate::MAX_QUEUE_WAIT.min(config.limits.query_timeout),
+        );
         Ok(AppState {
             config,
             store,
@@ -119,6 +127,8 @@ impl AppState {
             account_locks: crate::auth::account_locks::AccountLocks::new(),
             audit_folder: crate::meta::audit_fold::AuditFolder::new(),
             conn_stats: Arc::default(),
+            read_gate,
+            read_stats: Arc::default(),
         })
     }
 

@@ -30,6 +30,7 @@ pub async fn run_search(
     state: &Arc<AppState>,
     req: SearchRequest,
 ) -> Result<SearchResult, ApiError> {
+    let _permit = super::query::enter_read_gate(state, &req.tenant).await?;
     let st = state.clone();
     let started = std::time::Instant::now();
     let r = tokio::task::spawn_blocking(move || st.store.search(&req))

@@ -348,6 +348,16 @@ impl Store {
         crate::query::engine::execute(&units, q)
     }
 
+    /// `query` under a deadline, cancel flag and memory budget.
+    pub fn query_controlled(
+        &self,
+        q: &Query,
+        control: &crate::query::control::QueryControl,
+    ) -> Result<QueryResult> {
+        let units = self.units(&q.tenants, q.range);
+        crate::query::engine::execute_controlled(&units, q, Default::default(), control)
+    }
+
     pub fn search(&self, req: &SearchRequest) -> Result<SearchResult> {
         let units = self.units(std::slice::from_ref(&req.tenant), req.range);
         crate::query::engine::search(&units, req)
