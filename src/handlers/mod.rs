@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod dashboard_config;
 pub mod health;
+pub mod limits_metrics;
 pub mod tenant;
 pub mod users;
 
