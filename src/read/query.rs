@@ -30,11 +30,8 @@ const TENANT_PAGE: usize = 1000;
 
 /// Runs a query on the blocking pool (the store reads files), admitted by
 /// the read gate and bounded by `limits.query_timeout` and
-/// `limits.query_memory_bytes`. On timeout the engine is told to stop (it
-/// also checks the deadline itself, per unit and per block) and the
-/// answer is 503 `query_timeout`.
+/// `limits.query_memory_bytes` (see `run_controlled`).
 pub async fn run_query(state: &Arc<AppState>, q: Query) -> Result<QueryResult, ApiError> {
-    let limits = &state.config.limits;
     let gate_tenant = q
         .tenants
         .first()
@@ -42,16 +39,36 @@ pub async fn run_query(state: &Arc<AppState>, q: Query) -> Result<QueryResult, A
         .or_else(|| TenantId::new(ALL_TENANTS_GATE))
         .ok_or_else(|| ApiError::internal("BUG: gate tenant id is invalid"))?;
     let _permit = enter_read_gate(state, &gate_tenant).await?;
+    run_controlled(state, move |st, control| {
+        st.store.query_controlled(&q, control)
+    })
+    .await
+}
+
+/// Runs `work` on the blocking pool under a fresh `QueryControl` (deadline
+/// from `limits.query_timeout`, budget from `limits.query_memory_bytes`).
+/// On timeout the engine is told to stop (it also checks the deadline
+/// itself, per unit and per block) and the answer is 503 `query_timeout`;
+/// dropping the returned future cancels the work too.
+pub async fn run_controlled<T, F>(state: &Arc<AppState>, work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&AppState, &QueryControl) -> pulsestream_storage::Result<T> + Send + 'static,
+{
     let started = std::time::Instant::now();
+    let timeout = query_deadline(&state.config);
     let control = Arc::new(QueryControl::new(
-        Some(started + limits.query_timeout),
-        limits.query_memory_bytes,
+        Some(started + timeout),
+        state.config.limits.query_memory_bytes,
     ));
+    // The request may be dropped before the query ends (its client went
+    // away, the request timeout fired): the work must stop then too.
+    let _cancel_on_drop = CancelOnDrop(control.clone());
     let st = state.clone();
     let c = control.clone();
     let task = tokio::task::spawn_blocking(move || {
         let _running = RunningQuery::new(&st.read_stats);
-        let r = st.store.query_controlled(&q, &c);
+        let r = work(&st, &c);
         if c.stopped() {
             st.read_stats.cancelled.fetch_add(1, Ordering::Relaxed);
         }
@@ -59,7 +76,7 @@ pub async fn run_query(state: &Arc<AppState>, q: Query) -> Result<QueryResult, A
     });
     // A little grace over the deadline: the engine normally stops itself at
     // its next check and answers first.
-    let r = match tokio::time::timeout(limits.query_timeout + DEADLINE_GRACE, task).await {
+    let r = match tokio::time::timeout(timeout + DEADLINE_GRACE, task).await {
         Ok(joined) => joined.map_err(|e| ApiError::internal(format!("query task failed: {e}")))?,
         Err(_) => {
             control.cancel();
@@ -68,6 +85,31 @@ pub async fn run_query(state: &Arc<AppState>, q: Query) -> Result<QueryResult, A
     };
     state.metrics.query_seconds.observe(started.elapsed());
     Ok(r?)
+}
+
+/// Time kept between a query's deadline and `server.request_timeout`, so a
+/// query stopped by its deadline answers `query_timeout` before the request
+/// timeout answers a generic 503.
+const ANSWER_MARGIN: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// `limits.query_timeout`, but never past the request timeout minus the
+/// answer margin.
+fn query_deadline(config: &crate::config::Config) -> std::time::Duration {
+    let cap = config
+        .server
+        .request_timeout
+        .saturating_sub(ANSWER_MARGIN + DEADLINE_GRACE)
+        .max(std::time::Duration::from_millis(1));
+    config.limits.query_timeout.min(cap)
+}
+
+/// Cancels a query's control when the request holding it is dropped.
+struct CancelOnDrop(Arc<QueryControl>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
 }
 
 /// Slack between the query deadline and the answer when the engine is in

@@ -25,19 +25,17 @@ pub fn param_errors(errors: Vec<ParamError>) -> ApiError {
     )
 }
 
-/// Runs a search on the blocking pool (the store reads files).
+/// Runs a search on the blocking pool (the store reads files), admitted by
+/// the read gate and stopped at the query deadline like a query.
 pub async fn run_search(
     state: &Arc<AppState>,
     req: SearchRequest,
 ) -> Result<SearchResult, ApiError> {
     let _permit = super::query::enter_read_gate(state, &req.tenant).await?;
-    let st = state.clone();
-    let started = std::time::Instant::now();
-    let r = tokio::task::spawn_blocking(move || st.store.search(&req))
-        .await
-        .map_err(|e| ApiError::internal(format!("search task failed: {e}")))?;
-    state.metrics.query_seconds.observe(started.elapsed());
-    Ok(r?)
+    super::query::run_controlled(state, move |st, control| {
+        st.store.search_controlled(&req, control)
+    })
+    .await
 }
 
 pub async fn search(

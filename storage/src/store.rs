@@ -363,6 +363,16 @@ impl Store {
         crate::query::engine::search(&units, req)
     }
 
+    /// `search` under a deadline and cancel flag.
+    pub fn search_controlled(
+        &self,
+        req: &SearchRequest,
+        control: &crate::query::control::QueryControl,
+    ) -> Result<SearchResult> {
+        let units = self.units(std::slice::from_ref(&req.tenant), req.range);
+        crate::query::search::search_controlled(&units, req, control)
+    }
+
     /// Every scan unit (sealed segments, rows being sealed, active rows) of
     /// `tenants` that may hold rows in `range`.
     pub fn units(&self, tenants: &[TenantId], range: TimeRange) -> Vec<Arc<dyn ScanUnit>> {

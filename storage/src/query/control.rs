@@ -32,6 +32,9 @@ pub struct QueryControl {
     blocks: AtomicU64,
     /// Set when a check found the query cancelled or past its deadline.
     stopped: AtomicBool,
+    /// Set by a worker that failed (e.g. over budget) so its siblings stop;
+    /// not a cancellation, so `stopped` stays false.
+    halted: AtomicBool,
 }
 
 impl QueryControl {
@@ -48,6 +51,7 @@ impl QueryControl {
             memory_used: AtomicUsize::new(0),
             blocks: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
+            halted: AtomicBool::new(false),
         }
     }
 
@@ -56,9 +60,17 @@ impl QueryControl {
         self.cancelled.store(true, Ordering::Release);
     }
 
-    /// `Err(QueryCancelled)` when cancelled or past the deadline. Called
-    /// before each unit and each block.
+    /// Stops the other workers of a query that has already failed.
+    pub fn halt(&self) {
+        self.halted.store(true, Ordering::Release);
+    }
+
+    /// `Err(QueryCancelled)` when cancelled, past the deadline or halted.
+    /// Called before each unit and each block.
     pub fn check(&self) -> Result<()> {
+        if self.halted.load(Ordering::Acquire) {
+            return Err(StorageError::QueryCancelled);
+        }
         let late = self.deadline.is_some_and(|d| Instant::now() >= d);
         if late || self.cancelled.load(Ordering::Acquire) {
             self.stopped.store(true, Ordering::Release);

@@ -129,6 +129,15 @@ pub fn execute_controlled(
                 .collect();
             join_all(handles)
         });
+        // A sibling halted by another worker's failure reports a
+        // cancellation; the failure itself is the answer.
+        let mut parts = parts;
+        if let Some(i) = parts
+            .iter()
+            .position(|p| matches!(p, Err(e) if !matches!(e, StorageError::QueryCancelled)))
+        {
+            parts.swap(0, i);
+        }
         let mut merged: Option<(GroupTable<'_>, QueryStats)> = None;
         for part in parts {
             let (t, s) = part?;
@@ -178,15 +187,14 @@ fn run_worker<'c>(
         let Some(unit) = units.get(i) else {
             break;
         };
-        if let Err(e) = ctx.control.check() {
-            // Stop the other workers at their next check too.
-            ctx.control.cancel();
-            return Err(e);
-        }
-        let r =
-            scan_unit(ctx, unit.as_ref(), &mut table, &mut stats).and_then(|()| table.take_error());
+        let r = ctx
+            .control
+            .check()
+            .and_then(|()| scan_unit(ctx, unit.as_ref(), &mut table, &mut stats))
+            .and_then(|()| table.take_error());
         if let Err(e) = r {
-            ctx.control.cancel();
+            // Stop the other workers at their next check too.
+            ctx.control.halt();
             return Err(e);
         }
     }
