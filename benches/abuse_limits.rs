@@ -309,9 +309,17 @@ async fn login_flood(rate_limited: bool) {
     r.stop().await;
 }
 
+/// A client whose connections come from 127.0.0.2: another address than
+/// the attacker's 127.0.0.1, as a real user would be.
+fn client_from_other_address() -> HttpClient {
+    let mut c = HttpConnector::new();
+    c.set_local_address(Some(std::net::IpAddr::from([127, 0, 0, 2])));
+    Client::builder(TokioExecutor::new()).build(c)
+}
+
 async fn silent() {
     let r = start(|c| c.server.header_read_timeout = Duration::from_secs(5)).await;
-    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let client = client_from_other_address();
     let admin = admin_token(&r, &client).await;
     let (_, ingest_key, _) = tenant(&r, &client, &admin, "silentbench").await;
     let mut socks = Vec::with_capacity(SILENT_SOCKETS + 100);
@@ -370,9 +378,10 @@ async fn silent() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let closed = r.state.conn_stats.header_timeouts.load(Ordering::Relaxed);
+    let refused = r.state.conn_stats.per_ip_refused.load(Ordering::Relaxed);
     println!(
         "silent: /health n={} p50 {:?} p99 {:?} max {:?}; ingest(100 events) n={} p50 {:?} p99 {:?} max {:?}; \
-         closed by header_read_timeout (5s): {closed} of {}",
+         closed by header_read_timeout (5s): {closed}, refused by the per-address cap: {refused}, of {}",
         health.len(),
         pct(&mut health, 0.5),
         pct(&mut health, 0.99),
@@ -420,8 +429,7 @@ async fn groupby() {
     let aggs: Vec<Value> = (0..32)
         .map(|i| json!({"op": "p99", "field": "latency_ms", "as": format!("p{i}")}))
         .collect();
-    let q =
-        json!({"from": "now-1h", "to": "now", "group_by": ["trace_id"], "aggregations": aggs});
+    let q = json!({"from": "now-1h", "to": "now", "group_by": ["trace_id"], "aggregations": aggs});
     let before = rss_mib();
     let (rss_stop, rss) = rss_sampler();
     let started = Instant::now();
