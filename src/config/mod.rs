@@ -661,6 +661,49 @@ mod tests {
     }
 
     #[test]
+    fn abuse_limits_are_validated_and_default() {
+        let d = Config::default();
+        assert_eq!(d.server.idle_timeout, Duration::from_secs(60));
+        assert_eq!(d.server.write_timeout, Duration::from_secs(30));
+        assert_eq!(d.server.max_connections_per_ip, 1024);
+        assert_eq!(d.limits.query_timeout, Duration::from_secs(30));
+        assert_eq!(d.limits.query_memory_bytes, 256 << 20);
+        assert_eq!(d.limits.audit_retention_days, 90);
+        assert_eq!(
+            (d.auth.login_rate_per_ip, d.auth.login_burst_per_ip),
+            (10, 20)
+        );
+        assert!(d.hash_permits() >= 1);
+        let e = env(&[("PULSESTREAM_SERVER_METRICS_TOKEN", "s3cret")]);
+        let c = Config::load_from(None, &e, &Overrides::default()).expect("env");
+        assert_eq!(c.server.metrics_token.as_deref(), Some("s3cret"));
+        for (edit, key) in [
+            (
+                (|c: &mut Config| c.server.max_connections_per_ip = 0) as fn(&mut Config),
+                "server.max_connections_per_ip",
+            ),
+            (
+                |c| c.limits.query_memory_bytes = 1,
+                "limits.query_memory_bytes",
+            ),
+            (
+                |c| c.limits.max_concurrent_queries = 0,
+                "limits.max_concurrent_queries",
+            ),
+            (
+                |c| c.server.idle_timeout = Duration::ZERO,
+                "server.idle_timeout",
+            ),
+            (|c| c.auth.login_burst_per_ip = 0, "auth.login_burst_per_ip"),
+        ] {
+            let mut c = Config::default();
+            edit(&mut c);
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
         assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86400)));
