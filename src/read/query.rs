@@ -235,3 +235,21 @@ pub async fn query(
         }),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_query_deadline_stays_inside_the_request_timeout() {
+        let mut c = crate::config::Config::default();
+        // Equal defaults: the query stops first, so it answers query_timeout.
+        assert!(query_deadline(&c) + DEADLINE_GRACE < c.server.request_timeout);
+        c.limits.query_timeout = Duration::from_secs(2);
+        assert_eq!(query_deadline(&c), Duration::from_secs(2));
+        c.server.request_timeout = Duration::from_millis(100);
+        assert_eq!(query_deadline(&c), Duration::from_millis(1));
+    }
+}
