@@ -133,6 +133,11 @@ impl ReadGate {
         self.refused.load(Ordering::Relaxed)
     }
 
+    /// Reads holding a slot now (running, not waiting).
+    pub fn running(&self) -> usize {
+        self.capacity / (1 + QUEUE_PER_SLOT) - self.global.available_permits()
+    }
+
     /// Reads running or waiting now.
     pub fn admitted(&self) -> usize {
         self.admitted.load(Ordering::Relaxed)
