@@ -40,6 +40,20 @@ const MAX_H2_STREAMS: u32 = 100;
 const H2_PING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 const H2_PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Connections accepted but not yet proven by a complete request head, per
+/// slot of `max_connections`. Such a connection costs a task and a few
+/// bytes until the header deadline closes it; four per slot lets a flood
+/// of silent sockets sit beside real clients instead of in their place.
+const UNPROVEN_PER_SLOT: usize = 4;
+
+/// A connection's hold on the connection caps: its unproven slot until
+/// the first request head, then one of `max_connections` for the rest of
+/// its life. Dropped with the connection.
+struct ServingSlot {
+    unproven: parking_lot::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
+    serving: tokio::sync::OnceCell<tokio::sync::OwnedSemaphorePermit>,
+}
+
 /// A bound server, not yet serving.
 pub struct Server {
     listener: TcpListener,
@@ -62,7 +76,14 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let Server { listener, state } = self;
         let cfg = state.config.server.clone();
-        let permits = Arc::new(Semaphore::new(cfg.max_connections));
+        // Two caps: a connection is "unproven" from accept until its first
+        // complete request head, and only then takes one of
+        // `max_connections`. Silent sockets and half prefaces (closed by the
+        // header deadline) thus cannot take the slots real clients need.
+        let permits = Arc::new(Semaphore::new(
+            cfg.max_connections.saturating_mul(UNPROVEN_PER_SLOT),
+        ));
+        let serving = Arc::new(Semaphore::new(cfg.max_connections));
         let per_ip = PerIpConnections::new(cfg.max_connections_per_ip);
         let graceful = GracefulShutdown::new();
 
@@ -100,7 +121,7 @@ impl Server {
 
         tokio::pin!(shutdown);
         loop {
-            // Wait for a connection slot first, so beyond the cap clients
+            // Wait for an unproven slot first, so beyond that cap clients
             // queue in the kernel backlog instead of costing us memory.
             let permit = tokio::select! {
                 p = permits.clone().acquire_owned() => match p {
@@ -136,12 +157,34 @@ impl Server {
             let state = state.clone();
             let timeout = cfg.request_timeout;
             let svc_activity = activity.clone();
+            let slot = Arc::new(ServingSlot {
+                unproven: parking_lot::Mutex::new(Some(permit)),
+                serving: tokio::sync::OnceCell::new(),
+            });
+            let svc_slot = slot.clone();
+            let serving = serving.clone();
             let svc = service_fn(move |mut req: Request<Incoming>| {
                 req.extensions_mut().insert(ClientAddr(peer));
                 let state = state.clone();
                 let in_flight = InFlight::new(svc_activity.clone());
+                let slot = svc_slot.clone();
+                let serving = serving.clone();
                 async move {
-                    let resp = serve_one(state, req, timeout).await;
+                    // The first request proves the connection: it waits for
+                    // one of `max_connections` (within the request timeout)
+                    // and gives back its unproven slot.
+                    let admitted = tokio::time::timeout(
+                        timeout,
+                        slot.serving.get_or_try_init(|| serving.acquire_owned()),
+                    )
+                    .await;
+                    let resp = match admitted {
+                        Ok(Ok(_)) => {
+                            slot.unproven.lock().take();
+                            serve_one(state, req, timeout).await
+                        }
+                        _ => timed_out(),
+                    };
                     // The request stays in flight until its body is sent or
                     // dropped, so a streamed export is busy, not idle.
                     Ok::<_, Infallible>(resp.map(|b| {
@@ -171,7 +214,7 @@ impl Server {
                     why = watch => tracing::debug!(%peer, why, "connection closed by its deadline"),
                 }
                 drop(ip_slot);
-                drop(permit);
+                drop(slot);
             });
         }
         drop(listener);

@@ -134,3 +134,30 @@ async fn one_address_is_capped() {
     assert!(ok, "address stayed refused after its connections closed");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_sockets_do_not_take_the_serving_slots() {
+    // The header deadline is far away: /health must not wait for it.
+    let s = TestServer::start_with(|c| {
+        c.server.max_connections = 2;
+        c.server.header_read_timeout = Duration::from_secs(60);
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(TcpStream::connect(s.addr).await.expect("connect"));
+    }
+    let mut half = TcpStream::connect(s.addr).await.expect("connect");
+    half.write_all(b"PRI * HTTP/2.0\r\n").await.expect("write");
+    held.push(half);
+    let started = std::time::Instant::now();
+    let resp = health(s.addr).await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "/health waited {:?} behind silent sockets",
+        started.elapsed()
+    );
+    drop(held);
+    s.stop().await;
+}

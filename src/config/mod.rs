@@ -65,7 +65,9 @@ pub struct Config {
 pub struct ServerConfig {
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// Open connections at most; further ones wait in the accept backlog.
+    /// Connections serving requests at most. Up to four times as many more
+    /// may wait for their first request head (closed after
+    /// `header_read_timeout`); beyond that, the accept backlog.
     pub max_connections: usize,
     /// Largest request body, also after decompression (bytes).
     pub max_body_bytes: usize,
