@@ -74,6 +74,20 @@ pub struct AppState {
     /// Ingest admission: per-tenant rate limits, in-flight byte budget,
     /// bound on appends waiting for the store.
     pub ingest: crate::ingest::IngestState,
+    /// Admission of argon2 work: bounded concurrency and a short queue.
+    pub hash_gate: crate::auth::hash_gate::HashGate,
+    /// Login attempts per client address.
+    pub login_limiter: crate::auth::login_limit::LoginLimiter,
+    /// One deciding login attempt per account at a time (atomic lockout).
+    pub account_locks: crate::auth::account_locks::AccountLocks,
+    /// Repeated failures folded into one audit entry per minute.
+    pub audit_folder: crate::meta::audit_fold::AuditFolder,
+    /// Connections closed by their limits (for `/metrics` and tests).
+    pub conn_stats: Arc<crate::connection::ConnStats>,
+    /// Admission of heavy reads (per tenant and global, bounded queue).
+    pub read_gate: Arc<crate::read::gate::ReadGate>,
+    /// Cancelled and running queries, stalled exports.
+    pub read_stats: Arc<crate::read::query::ReadStats>,
 }
 
 impl AppState {
@@ -88,6 +102,15 @@ impl AppState {
             format!("opening the store in {}", config.storage.data_dir.display())
         })?;
         let ingest = crate::ingest::IngestState::new(&config);
+        let hash_gate = crate::auth::hash_gate::HashGate::new(config.hash_permits());
+        let login_limiter = crate::auth::login_limit::LoginLimiter::new(
+            config.auth.login_rate_per_ip,
+            config.auth.login_burst_per_ip,
+        );
+        let read_gate = crate::read::gate::ReadGate::new(
+            config.limits.max_concurrent_queries,
+            crate::read::gate::MAX_QUEUE_WAIT.min(config.limits.query_timeout),
+        );
         Ok(AppState {
             config,
             store,
@@ -99,6 +122,13 @@ impl AppState {
             passwords,
             dummy_password_hash,
             ingest,
+            hash_gate,
+            login_limiter,
+            account_locks: crate::auth::account_locks::AccountLocks::new(),
+            audit_folder: crate::meta::audit_fold::AuditFolder::new(),
+            conn_stats: Arc::default(),
+            read_gate,
+            read_stats: Arc::default(),
         })
     }
 
@@ -231,19 +261,75 @@ impl AppState {
         target: Option<&str>,
         detail: Option<serde_json::Value>,
     ) {
-        let entry = AuditEntry {
-            seq: 0,
-            at: now_micros(),
-            tenant: tenant.map(str::to_owned),
-            actor: actor.to_owned(),
-            action: action.to_owned(),
-            target: target.map(str::to_owned),
-            detail,
-        };
+        let entry = bounded_entry(tenant, actor, action, target, detail);
         if let Err(e) = self.meta.audit(entry) {
             tracing::error!(error = %e, action, "cannot write audit entry");
         }
     }
+
+    /// Like `audit`, for events anyone can repeat at will (failed logins for
+    /// an unknown account, attempts on a locked one): folded into one entry
+    /// per actor and minute with a `count`.
+    pub fn audit_folded(
+        &self,
+        tenant: Option<&str>,
+        actor: &str,
+        action: &str,
+        target: Option<&str>,
+        detail: Option<serde_json::Value>,
+    ) {
+        let entry = bounded_entry(tenant, actor, action, target, detail);
+        if let Err(e) = self.audit_folder.record(&self.meta, entry, now_micros()) {
+            tracing::error!(error = %e, action, "cannot write audit entry");
+        }
+    }
+}
+
+/// Longest actor, action or target kept in an audit entry (bytes). Emails
+/// are at most 254 bytes; anything longer is cut, since the fields may come
+/// from unauthenticated input.
+pub const MAX_AUDIT_FIELD_BYTES: usize = 256;
+
+/// Largest `detail` kept, as JSON (bytes). Details are small summaries; a
+/// bigger one is replaced by a note saying it was dropped.
+pub const MAX_AUDIT_DETAIL_BYTES: usize = 2048;
+
+/// An audit entry with every field bounded.
+fn bounded_entry(
+    tenant: Option<&str>,
+    actor: &str,
+    action: &str,
+    target: Option<&str>,
+    detail: Option<serde_json::Value>,
+) -> AuditEntry {
+    let detail = detail.map(|d| {
+        if d.to_string().len() > MAX_AUDIT_DETAIL_BYTES {
+            serde_json::json!({"truncated": true})
+        } else {
+            d
+        }
+    });
+    AuditEntry {
+        seq: 0,
+        at: now_micros(),
+        tenant: tenant.map(str::to_owned),
+        actor: cut(actor, MAX_AUDIT_FIELD_BYTES),
+        action: cut(action, MAX_AUDIT_FIELD_BYTES),
+        target: target.map(|t| cut(t, MAX_AUDIT_FIELD_BYTES)),
+        detail,
+    }
+}
+
+/// `s` cut to at most `max` bytes on a character boundary.
+fn cut(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
 }
 
 /// Creates `admin@localhost` when no platform administrator exists: with

@@ -11,6 +11,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod connection;
 pub mod handlers;
 pub mod http;
 pub mod ingest;

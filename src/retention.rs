@@ -1,5 +1,6 @@
 //! Retention: each tenant's events older than its `retention_days` are
-//! dropped, whole time partitions at a time, by a periodic sweep.
+//! dropped, whole time partitions at a time, by a periodic sweep; audit
+//! entries older than `limits.audit_retention_days` go in the same sweep.
 //!
 //! The store knows partitions but not tenants' settings; metadata knows the
 //! settings. This module joins the two and owns only the schedule.
@@ -51,6 +52,33 @@ pub fn sweep(state: &AppState, now: Micros) -> u64 {
     }
 }
 
+/// Audit entries deleted per metadata transaction: small enough that one
+/// transaction never holds the write lock for long.
+const AUDIT_PRUNE_BATCH: usize = 10_000;
+
+/// Deletes audit entries older than `limits.audit_retention_days`.
+/// Returns how many were deleted.
+pub fn prune_audit(state: &AppState, now: Micros) -> usize {
+    let keep =
+        i64::from(state.config.limits.audit_retention_days).saturating_mul(24 * Micros::HOUR);
+    let cutoff = now.0.saturating_sub(keep);
+    let mut total = 0;
+    loop {
+        match state.meta.prune_audit(cutoff, AUDIT_PRUNE_BATCH) {
+            Ok(n) => {
+                total += n;
+                if n < AUDIT_PRUNE_BATCH {
+                    return total;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "retention: cannot prune the audit log");
+                return total;
+            }
+        }
+    }
+}
+
 /// Sweeps every `interval` until `stop` fires.
 pub async fn run(
     state: Arc<AppState>,
@@ -63,7 +91,14 @@ pub async fn run(
             _ = stop.changed() => return,
         }
         let s = state.clone();
-        if let Err(e) = tokio::task::spawn_blocking(move || sweep(&s, Micros::now())).await {
+        let work = move || {
+            sweep(&s, Micros::now());
+            let n = prune_audit(&s, Micros::now());
+            if n > 0 {
+                tracing::info!(entries = n, "retention pruned old audit entries");
+            }
+        };
+        if let Err(e) = tokio::task::spawn_blocking(work).await {
             tracing::error!(error = %e, "retention sweep task failed");
         }
     }

@@ -5,7 +5,7 @@
 //! | method | path | auth | handler |
 //! |---|---|---|---|
 //! | GET | `/health`, `/api/v1/{ingestion,alerting,storage}/health` | none | `health::health` |
-//! | GET | `/metrics` | none | `health::metrics` |
+//! | GET | `/metrics` | none, or bearer `server.metrics_token` when set | `health::metrics` |
 //! | POST | `/api/v1/auth/register/tenant` | platform admin, or none with `allow_signup` | `auth::register_tenant` |
 //! | POST | `/api/v1/auth/login` | none | `auth::login` |
 //! | POST | `/api/v1/auth/refresh` | refresh token in body | `auth::refresh` |
@@ -43,7 +43,9 @@ use hyper::body::Incoming;
 use hyper::{Method, Request};
 
 use crate::app::AppState;
-use crate::handlers::{admin, api_keys, audit, auth, dashboard_config, health, tenant, users};
+use crate::handlers::{
+    admin, api_keys, audit, auth, dashboard_config, health, limits_metrics, tenant, users,
+};
 use crate::http::{ApiError, HttpResponse};
 
 /// Answers one request. Never fails: errors become the contract's body.
@@ -89,6 +91,7 @@ async fn dispatch(state: Arc<AppState>, req: Request<Incoming>) -> Result<HttpRe
         }
         ["metrics"] => {
             allow(m, &["GET"])?;
+            limits_metrics::authorize(&state, &req)?;
             Ok(health::metrics(&state))
         }
 

@@ -5,8 +5,11 @@
 //! writes the metadata database itself (that is `meta`); `AppState::
 //! authenticate` joins the two.
 
+pub mod account_locks;
 pub mod apikey;
+pub mod hash_gate;
 pub mod jwt;
+pub mod login_limit;
 pub mod password;
 pub mod principal;
 pub mod random;

@@ -236,6 +236,91 @@ pub fn user_create(
     Ok(())
 }
 
+/// The metadata of a data dir no server holds: `user unlock` and
+/// `user reset-password` exist for when the HTTP API is no way back (the
+/// administrator itself locked out), so they only run offline.
+fn offline_only(config: &Config, what: &str) -> anyhow::Result<(Meta, PasswordHasherId)> {
+    match AppState::open_meta_only(config) {
+        Ok((meta, _jwt, passwords)) => Ok((meta, passwords)),
+        Err(e) if e.downcast_ref::<DataDirInUse>().is_some() => Err(e.context(format!(
+            "`{what}` works offline only: stop the server on this data dir first"
+        ))),
+        Err(e) => Err(e),
+    }
+}
+
+/// `user unlock --email E`: clears the lockout and the failure count.
+pub fn user_unlock(dir: &DirArgs, email: &str) -> anyhow::Result<()> {
+    let config = dir.load()?;
+    let (meta, _) = offline_only(&config, "user unlock")?;
+    let user = meta
+        .user_by_email(email.trim())?
+        .ok_or_else(|| anyhow::anyhow!("no user with email {:?}", email.trim()))?;
+    let was_locked = user.locked_until.is_some_and(|u| u > now_micros());
+    meta.record_successful_login(&user.id)?;
+    let _ = meta.audit(crate::meta::AuditEntry {
+        seq: 0,
+        at: now_micros(),
+        tenant: user.tenant.clone(),
+        actor: CLI_ACTOR.to_owned(),
+        action: "user.unlock".to_owned(),
+        target: Some(user.id.clone()),
+        detail: None,
+    });
+    if was_locked {
+        println!("unlocked {}", user.email);
+    } else {
+        println!("{} was not locked; failure count cleared", user.email);
+    }
+    Ok(())
+}
+
+/// Length of a generated password: 20 base62 characters ≈ 119 bits.
+const RESET_PASSWORD_CHARS: usize = 20;
+
+/// `user reset-password --email E [--password P]`: a new password (random
+/// and printed when not given), the lockout cleared, every session ended.
+pub fn user_reset_password(
+    dir: &DirArgs,
+    email: &str,
+    password: Option<String>,
+) -> anyhow::Result<()> {
+    let config = dir.load()?;
+    if let Some(p) = &password {
+        crate::auth::password::check_policy(p).map_err(|m| anyhow::anyhow!("--password {m}"))?;
+    }
+    let (meta, passwords) = offline_only(&config, "user reset-password")?;
+    let user = meta
+        .user_by_email(email.trim())?
+        .ok_or_else(|| anyhow::anyhow!("no user with email {:?}", email.trim()))?;
+    let (password, generated) = match password {
+        Some(p) => (p, false),
+        None => (random::base62(RESET_PASSWORD_CHARS), true),
+    };
+    let hash = passwords.hash(&password).map_err(anyhow::Error::msg)?;
+    meta.update_user(&user.id, |u| {
+        u.password_hash = hash;
+        u.failed_logins = 0;
+        u.locked_until = None;
+        Ok(())
+    })?;
+    meta.revoke_user_refresh(&user.id)?;
+    let _ = meta.audit(crate::meta::AuditEntry {
+        seq: 0,
+        at: now_micros(),
+        tenant: user.tenant.clone(),
+        actor: CLI_ACTOR.to_owned(),
+        action: "user.reset_password".to_owned(),
+        target: Some(user.id.clone()),
+        detail: None,
+    });
+    if generated {
+        println!("password: {password}");
+    }
+    println!("password of {} reset; lockout cleared", user.email);
+    Ok(())
+}
+
 /// `check`: 0 when sound, 1 when damaged (or the rebuild failed), 2 when
 /// the check itself failed.
 pub fn check(args: &CheckArgs) -> ExitCode {

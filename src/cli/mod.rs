@@ -148,6 +148,23 @@ pub enum UserCommand {
         #[command(flatten)]
         dir: DirArgs,
     },
+    /// Clear an account's lockout and failure count (offline).
+    Unlock {
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        dir: DirArgs,
+    },
+    /// Set a new password (random and printed when not given), clear any
+    /// lockout and end every session of the account (offline).
+    ResetPassword {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: Option<String>,
+        #[command(flatten)]
+        dir: DirArgs,
+    },
 }
 
 /// Parses the command line and runs the command.
@@ -183,6 +200,12 @@ fn run(command: Command) -> ExitCode {
             role,
             dir,
         }) => admin::user_create(&dir, &tenant, &email, &password, &role),
+        Command::User(UserCommand::Unlock { email, dir }) => admin::user_unlock(&dir, &email),
+        Command::User(UserCommand::ResetPassword {
+            email,
+            password,
+            dir,
+        }) => admin::user_reset_password(&dir, &email, password),
         Command::Check(args) => return admin::check(&args),
         Command::Loadgen(args) => return loadgen_args::run(args),
     };

@@ -65,7 +65,9 @@ pub struct Config {
 pub struct ServerConfig {
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// Open connections at most; further ones wait in the accept backlog.
+    /// Connections serving requests at most. Up to four times as many more
+    /// may wait for their first request head (closed after
+    /// `header_read_timeout`); beyond that, the accept backlog.
     pub max_connections: usize,
     /// Largest request body, also after decompression (bytes).
     pub max_body_bytes: usize,
@@ -80,6 +82,19 @@ pub struct ServerConfig {
     /// On shutdown, in-flight requests get this long to finish.
     #[serde(deserialize_with = "de_duration")]
     pub shutdown_grace: Duration,
+    /// A keep-alive connection with no request in flight closes after this.
+    #[serde(deserialize_with = "de_duration")]
+    pub idle_timeout: Duration,
+    /// A response that makes no write progress for this long closes its
+    /// connection (a client that stopped reading).
+    #[serde(deserialize_with = "de_duration")]
+    pub write_timeout: Duration,
+    /// Open connections from one client address at most.
+    pub max_connections_per_ip: usize,
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`.
+    pub metrics_token: Option<String>,
+    /// Per-tenant series (ids and sizes) in `/metrics`.
+    pub metrics_per_tenant: bool,
 }
 
 /// Smallest `storage.max_wal_bytes`: below a few files of a realistic
@@ -127,6 +142,12 @@ pub struct AuthConfig {
     /// How long a locked account stays locked.
     #[serde(deserialize_with = "de_duration")]
     pub lockout_duration: Duration,
+    /// argon2 hashes running at once; 0 means the number of cores.
+    pub max_concurrent_hashes: usize,
+    /// Login attempts per second per client address (0: no limit).
+    pub login_rate_per_ip: u32,
+    /// Login attempts one address may make at once above the rate.
+    pub login_burst_per_ip: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -159,6 +180,16 @@ pub struct LimitsConfig {
     pub default_rate_limit_burst: u64,
     /// Events per UTC day; 0 means unlimited.
     pub default_quota_events_per_day: u64,
+    /// A query's work is cancelled after this long (503 `query_timeout`).
+    #[serde(deserialize_with = "de_duration")]
+    pub query_timeout: Duration,
+    /// Memory one query's groups may take (bytes).
+    pub query_memory_bytes: usize,
+    /// Heavy queries (query, statistics, search, export) running at once,
+    /// across tenants; a tenant may use half of them.
+    pub max_concurrent_queries: usize,
+    /// Audit entries older than this are deleted (days).
+    pub audit_retention_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -186,6 +217,16 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
+            // Long enough for a dashboard's polling interval, short enough
+            // that abandoned keep-alive sockets do not pile up.
+            idle_timeout: Duration::from_secs(60),
+            // A reader that takes in nothing for 30 s is gone or hostile.
+            write_timeout: Duration::from_secs(30),
+            // A quarter of max_connections: one address (or one NAT) can
+            // never take every slot.
+            max_connections_per_ip: 1024,
+            metrics_token: None,
+            metrics_per_tenant: true,
         }
     }
 }
@@ -216,6 +257,12 @@ impl Default for AuthConfig {
             argon2_parallelism: 1,
             lockout_threshold: 5,
             lockout_duration: Duration::from_secs(15 * 60),
+            max_concurrent_hashes: 0,
+            // A person logs in a few times a minute; 10/s with a burst of
+            // 20 leaves room for scripts and shared NAT addresses while
+            // capping one address at 10 hashes a second.
+            login_rate_per_ip: 10,
+            login_burst_per_ip: 20,
         }
     }
 }
@@ -242,6 +289,14 @@ impl Default for LimitsConfig {
             default_rate_limit_eps: 0,
             default_rate_limit_burst: 0,
             default_quota_events_per_day: 0,
+            query_timeout: Duration::from_secs(30),
+            // 256 MiB of group state is tens of millions of simple groups:
+            // far beyond any dashboard, and bounded on a small VM.
+            query_memory_bytes: 256 << 20,
+            // Two per core keeps the cores busy without one tenant's
+            // dashboards queueing everybody else's.
+            max_concurrent_queries: 4,
+            audit_retention_days: 90,
         }
     }
 }
@@ -355,6 +410,9 @@ impl Config {
         for (key, d) in [
             ("server.request_timeout", s.request_timeout),
             ("server.header_read_timeout", s.header_read_timeout),
+            ("server.idle_timeout", s.idle_timeout),
+            ("server.write_timeout", s.write_timeout),
+            ("limits.query_timeout", self.limits.query_timeout),
             ("auth.access_token_ttl", self.auth.access_token_ttl),
             ("auth.refresh_token_ttl", self.auth.refresh_token_ttl),
             ("auth.lockout_duration", self.auth.lockout_duration),
@@ -389,6 +447,47 @@ impl Config {
         }
         if self.auth.argon2_parallelism == 0 {
             return Err(invalid("auth.argon2_parallelism", o, "must be at least 1"));
+        }
+        if s.max_connections_per_ip == 0 {
+            return Err(invalid(
+                "server.max_connections_per_ip",
+                o,
+                "must be at least 1",
+            ));
+        }
+        if s.metrics_token
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return Err(invalid("server.metrics_token", o, "must not be empty"));
+        }
+        if self.auth.login_rate_per_ip > 0 && self.auth.login_burst_per_ip == 0 {
+            return Err(invalid(
+                "auth.login_burst_per_ip",
+                o,
+                "must be at least 1 when login_rate_per_ip is set",
+            ));
+        }
+        if self.limits.query_memory_bytes < 1 << 20 {
+            return Err(invalid(
+                "limits.query_memory_bytes",
+                o,
+                "must be at least 1 MiB",
+            ));
+        }
+        if self.limits.max_concurrent_queries == 0 {
+            return Err(invalid(
+                "limits.max_concurrent_queries",
+                o,
+                "must be at least 1",
+            ));
+        }
+        if self.limits.audit_retention_days == 0 {
+            return Err(invalid(
+                "limits.audit_retention_days",
+                o,
+                "must be at least 1",
+            ));
         }
         if self.auth.lockout_threshold == 0 {
             return Err(invalid("auth.lockout_threshold", o, "must be at least 1"));
@@ -429,6 +528,14 @@ impl Config {
         c.seal_age = self.storage.seal_age;
         c.zstd_level = self.storage.zstd_level;
         c
+    }
+
+    /// Hashes allowed at once: `auth.max_concurrent_hashes`, or the core count.
+    pub fn hash_permits(&self) -> usize {
+        match self.auth.max_concurrent_hashes {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
     }
 
     /// The argon2 cost from `[auth]`.
@@ -584,6 +691,49 @@ mod tests {
         let sc = c.store_config();
         assert_eq!(sc.max_wal_bytes, 8 << 20);
         assert_eq!(sc.wal_file_bytes, 2 << 20);
+    }
+
+    #[test]
+    fn abuse_limits_are_validated_and_default() {
+        let d = Config::default();
+        assert_eq!(d.server.idle_timeout, Duration::from_secs(60));
+        assert_eq!(d.server.write_timeout, Duration::from_secs(30));
+        assert_eq!(d.server.max_connections_per_ip, 1024);
+        assert_eq!(d.limits.query_timeout, Duration::from_secs(30));
+        assert_eq!(d.limits.query_memory_bytes, 256 << 20);
+        assert_eq!(d.limits.audit_retention_days, 90);
+        assert_eq!(
+            (d.auth.login_rate_per_ip, d.auth.login_burst_per_ip),
+            (10, 20)
+        );
+        assert!(d.hash_permits() >= 1);
+        let e = env(&[("PULSESTREAM_SERVER_METRICS_TOKEN", "s3cret")]);
+        let c = Config::load_from(None, &e, &Overrides::default()).expect("env");
+        assert_eq!(c.server.metrics_token.as_deref(), Some("s3cret"));
+        for (edit, key) in [
+            (
+                (|c: &mut Config| c.server.max_connections_per_ip = 0) as fn(&mut Config),
+                "server.max_connections_per_ip",
+            ),
+            (
+                |c| c.limits.query_memory_bytes = 1,
+                "limits.query_memory_bytes",
+            ),
+            (
+                |c| c.limits.max_concurrent_queries = 0,
+                "limits.max_concurrent_queries",
+            ),
+            (
+                |c| c.server.idle_timeout = Duration::ZERO,
+                "server.idle_timeout",
+            ),
+            (|c| c.auth.login_burst_per_ip = 0, "auth.login_burst_per_ip"),
+        ] {
+            let mut c = Config::default();
+            edit(&mut c);
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
     }
 
     #[test]

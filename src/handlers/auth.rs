@@ -8,12 +8,13 @@ use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
 use super::{
-    actor, body, check_email, check_name, check_password, finish, hash_password, issue_tokens,
-    token_answer, verify_password,
+    MAX_EMAIL_BYTES, actor, body, check_email, check_name, check_password, finish, hash_password,
+    issue_tokens, token_answer, verify_password,
 };
 use crate::app::{AppState, X_API_KEY};
 use crate::auth::Principal;
-use crate::http::{ApiError, HttpResponse, empty, json};
+use crate::auth::password::MAX_PASSWORD_BYTES;
+use crate::http::{ApiError, ClientAddr, HttpResponse, empty, json};
 use crate::meta::{LoginState, RefreshOutcome, now_micros, rfc3339};
 
 #[derive(Deserialize)]
@@ -90,27 +91,53 @@ pub struct Login {
 /// `POST /api/v1/auth/login`. The failure that reaches the threshold still
 /// answers 401; later attempts answer 423 until the lock ends, even with the
 /// right password.
+///
+/// Order matters for abuse resistance: sizes are checked before anything
+/// is hashed or audited; an account's attempts are decided one at a time
+/// (lock state read, password checked, failure recorded), so concurrent
+/// guesses cannot slip past the threshold; the per-address rate limit is
+/// charged only by attempts about to hash, so refusals that cost nothing
+/// (a locked account) do not use it up.
 pub async fn login(state: Arc<AppState>, req: Request<Incoming>) -> Result<HttpResponse, ApiError> {
+    let ip = ClientAddr::ip_of(&req);
     let b: Login = body(&state, req).await?;
+    let email = b.email.trim();
+    if email.len() > MAX_EMAIL_BYTES {
+        return Err(ApiError::invalid_field(
+            "email",
+            format!("must be at most {MAX_EMAIL_BYTES} bytes"),
+        ));
+    }
+    if b.password.len() > MAX_PASSWORD_BYTES {
+        return Err(ApiError::invalid_field(
+            "password",
+            format!("must be at most {MAX_PASSWORD_BYTES} bytes"),
+        ));
+    }
     let denied = || ApiError::unauthorized("invalid email or password");
-    let Some(user) = state.meta.user_by_email(b.email.trim())? else {
+    let Some(found) = state.meta.user_by_email(email)? else {
+        charge_login(&state, ip)?;
         // Spend the same time as a real check so response timing does not
         // reveal which emails exist.
-        let _ = verify_password(&state, b.password, state.dummy_password_hash.clone()).await;
-        state.audit(
+        let _ = verify_password(&state, b.password, state.dummy_password_hash.clone()).await?;
+        state.audit_folded(
             None,
-            b.email.trim(),
+            email,
             "login_failed",
             None,
             Some(serde_json::json!({"reason": "unknown email"})),
         );
         return Err(denied());
     };
+    let _decide = state.account_locks.lock(&found.id).await;
+    // Re-read under the account's lock: an attempt that finished while this
+    // one waited may have locked the account.
+    let user = state.meta.get_user(&found.id)?.ok_or_else(denied)?;
     let now = now_micros();
     if let Some(until) = user.locked_until
         && until > now
     {
-        state.audit(
+        state.audit_folded(
             user.tenant.as_deref(),
             &user.email,
             "login_locked",
@@ -122,13 +149,14 @@ pub async fn login(state: Arc<AppState>, req: Request<Incoming>) -> Result<HttpR
             rfc3339(until)
         )));
     }
-    if !verify_password(&state, b.password, user.password_hash.clone()).await {
+    charge_login(&state, ip)?;
+    if !verify_password(&state, b.password, user.password_hash.clone()).await? {
         let auth = &state.config.auth;
         let outcome = state.meta.record_failed_login(
             &user.id,
             auth.lockout_threshold,
             auth.lockout_duration.as_micros() as i64,
-            now,
+            now_micros(),
         )?;
         let detail = match outcome {
             LoginState::Failed { attempts } => serde_json::json!({"attempts": attempts}),
@@ -160,6 +188,14 @@ pub async fn login(state: Arc<AppState>, req: Request<Incoming>) -> Result<HttpR
         None,
     );
     Ok(json(StatusCode::OK, &tokens))
+}
+
+/// Takes one login token for the client address; 429 when none is left.
+fn charge_login(state: &AppState, ip: std::net::IpAddr) -> Result<(), ApiError> {
+    state.login_limiter.take(ip, now_micros()).map_err(|retry| {
+        ApiError::rate_limited(retry)
+            .with_message("too many login attempts from this address, retry later")
+    })
 }
 
 #[derive(Deserialize)]
@@ -305,13 +341,19 @@ pub async fn change_password(
     let user_id = user_id.to_owned();
     let b: ChangePassword = body(&state, req).await?;
     let mut errors = Vec::new();
+    if b.current_password.len() > MAX_PASSWORD_BYTES {
+        errors.push(crate::http::FieldError::new(
+            "current_password",
+            format!("must be at most {MAX_PASSWORD_BYTES} bytes"),
+        ));
+    }
     check_password("new_password", &b.new_password, &mut errors);
     finish(errors)?;
     let user = state
         .meta
         .get_user(&user_id)?
         .ok_or_else(|| ApiError::unauthorized("invalid or expired token"))?;
-    if !verify_password(&state, b.current_password, user.password_hash.clone()).await {
+    if !verify_password(&state, b.current_password, user.password_hash.clone()).await? {
         state.audit(
             user.tenant.as_deref(),
             &user.email,

@@ -61,11 +61,15 @@ pub fn health(state: &AppState) -> HttpResponse {
 }
 
 /// Prometheus text exposition format 0.0.4.
+/// Per-tenant series follow `server.metrics_per_tenant`; the limits'
+/// counters are appended (`limits_metrics`).
 pub fn metrics(state: &AppState) -> HttpResponse {
-    let stats = state.store.stats();
+    let stats = super::limits_metrics::visible_stats(state);
+    let mut out = state.metrics.render(&stats);
+    super::limits_metrics::render(state, &mut out);
     text(
         StatusCode::OK,
         "text/plain; version=0.0.4; charset=utf-8",
-        state.metrics.render(&stats),
+        out,
     )
 }

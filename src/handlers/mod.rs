@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod dashboard_config;
 pub mod health;
+pub mod limits_metrics;
 pub mod tenant;
 pub mod users;
 
@@ -104,21 +105,43 @@ pub fn token_answer(
     }))
 }
 
-/// argon2id off the async threads: a hash costs tens of milliseconds.
+/// `Retry-After` when the hashing queue is full: a hash takes tens of
+/// milliseconds, so the queue has drained well within a second.
+const HASH_BUSY_RETRY_SECS: u64 = 1;
+
+/// 429 for a full hashing queue.
+fn hashing_busy() -> ApiError {
+    ApiError::rate_limited(HASH_BUSY_RETRY_SECS)
+        .with_message("too many password checks in progress, retry shortly")
+}
+
+/// argon2id off the async threads, through the hashing gate: a hash costs
+/// tens of milliseconds and its memory cost.
 pub async fn hash_password(state: &AppState, password: String) -> Result<String, ApiError> {
     let hasher = state.passwords.clone();
-    tokio::task::spawn_blocking(move || hasher.hash(&password))
+    state
+        .hash_gate
+        .run(move || hasher.hash(&password))
         .await
-        .map_err(ApiError::internal)?
+        .map_err(|_| hashing_busy())?
+        .ok_or_else(|| ApiError::internal("password hashing task failed"))?
         .map_err(ApiError::internal)
 }
 
-/// Verification, also off the async threads.
-pub async fn verify_password(state: &AppState, password: String, phc: String) -> bool {
+/// Verification, also off the async threads and through the gate. `Err`
+/// only when the gate is full (429); a failed task is a mismatch.
+pub async fn verify_password(
+    state: &AppState,
+    password: String,
+    phc: String,
+) -> Result<bool, ApiError> {
     let hasher = state.passwords.clone();
-    tokio::task::spawn_blocking(move || hasher.verify(&password, &phc))
+    state
+        .hash_gate
+        .run(move || hasher.verify(&password, &phc))
         .await
-        .unwrap_or(false)
+        .map(|ok| ok.unwrap_or(false))
+        .map_err(|_| hashing_busy())
 }
 
 /// Checks an email's shape; pushes a field error when it is wrong.

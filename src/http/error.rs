@@ -222,6 +222,20 @@ impl From<StorageError> for ApiError {
                 "the store is shutting down",
             )
             .with_header(RETRY_AFTER, HeaderValue::from(1u64)),
+            StorageError::QueryCancelled => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "query_timeout",
+                "the query ran past limits.query_timeout and was stopped; narrow its range or filters",
+            )
+            .with_header(RETRY_AFTER, HeaderValue::from(1u64)),
+            StorageError::QueryTooLarge { limit_bytes } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "query_too_large",
+                format!(
+                    "the query's groups need more than limits.query_memory_bytes ({limit_bytes} bytes); \
+                     group by fewer or coarser fields, or narrow the range"
+                ),
+            ),
             other => ApiError::internal(other),
         }
     }

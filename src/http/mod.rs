@@ -23,3 +23,20 @@ pub type ResponseBody = http_body_util::combinators::BoxBody<bytes::Bytes, std::
 
 /// A response as handlers return it.
 pub type HttpResponse = hyper::Response<ResponseBody>;
+
+/// The peer address of the connection a request came on, put into the
+/// request's extensions by the server (per-address limits read it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
+impl ClientAddr {
+    /// The request's client IP; unspecified when the server did not record
+    /// one (requests built in tests), which then share one bucket.
+    pub fn ip_of<B>(req: &hyper::Request<B>) -> std::net::IpAddr {
+        req.extensions()
+            .get::<ClientAddr>()
+            .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| {
+                c.0.ip()
+            })
+    }
+}

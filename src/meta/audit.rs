@@ -1,17 +1,19 @@
-//! The audit log: append-only entries numbered by a sequence kept in
-//! `settings`, listed newest first, per tenant or (platform admin) all.
+//! The audit log: entries numbered by a sequence kept in `settings`,
+//! listed newest first, per tenant or (platform admin) all; pruned by age.
+//! An entry changes after it is written only to raise a folded count
+//! (`set_audit_detail`, see `handlers::audit_fold`).
 
 use std::ops::Bound;
 
-use redb::{ReadableDatabase, ReadableTable};
+use redb::{Durability, ReadableDatabase, ReadableTable};
 
 use super::{AUDIT, AUDIT_BY_TENANT, AuditEntry, Meta, MetaResult, SETTINGS, decode, encode};
 
 const SEQ_KEY: &str = "audit_seq";
 
 impl Meta {
-    /// Appends an entry; its `seq` is assigned here.
-    pub fn audit(&self, mut entry: AuditEntry) -> MetaResult<()> {
+    /// Appends an entry; its `seq` is assigned here and returned.
+    pub fn audit(&self, mut entry: AuditEntry) -> MetaResult<u64> {
         let txn = self.db().begin_write()?;
         {
             let mut settings = txn.open_table(SETTINGS)?;
@@ -30,7 +32,66 @@ impl Meta {
             }
         }
         txn.commit()?;
-        Ok(())
+        Ok(entry.seq)
+    }
+
+    /// Replaces an entry's `detail` (a folded count rising). The commit is
+    /// not synced: losing the last seconds of a count in a crash is
+    /// harmless, and an fsync per failed login is what folding avoids. The
+    /// next durable commit of the database persists it.
+    pub fn set_audit_detail(&self, seq: u64, detail: serde_json::Value) -> MetaResult<bool> {
+        let mut txn = self.db().begin_write()?;
+        txn.set_durability(Durability::None)?;
+        let key = format!("{seq:020}");
+        let found = {
+            let mut table = txn.open_table(AUDIT)?;
+            let entry = match table.get(key.as_str())? {
+                Some(v) => Some(decode::<AuditEntry>("audit", &key, v.value())?),
+                None => None,
+            };
+            match entry {
+                Some(mut e) => {
+                    e.detail = Some(detail);
+                    table.insert(key.as_str(), encode(&e)?.as_slice())?;
+                    true
+                }
+                None => false,
+            }
+        };
+        txn.commit()?;
+        Ok(found)
+    }
+
+    /// Deletes entries recorded before `cutoff` (microseconds), oldest
+    /// first, at most `max` of them per call so one transaction stays
+    /// small. Returns how many were deleted.
+    pub fn prune_audit(&self, cutoff: i64, max: usize) -> MetaResult<usize> {
+        let txn = self.db().begin_write()?;
+        let mut deleted = 0;
+        {
+            let mut table = txn.open_table(AUDIT)?;
+            let mut index = txn.open_table(AUDIT_BY_TENANT)?;
+            let mut doomed: Vec<(String, Option<String>)> = Vec::new();
+            // Sequence order is recording order, so the old ones come first.
+            for row in table.iter()? {
+                let (k, v) = row?;
+                let key = k.value().to_owned();
+                let e: AuditEntry = decode("audit", &key, v.value())?;
+                if e.at >= cutoff || doomed.len() >= max {
+                    break;
+                }
+                doomed.push((key, e.tenant));
+            }
+            for (key, tenant) in doomed {
+                table.remove(key.as_str())?;
+                if let Some(t) = tenant {
+                    index.remove(format!("{t}/{key}").as_str())?;
+                }
+                deleted += 1;
+            }
+        }
+        txn.commit()?;
+        Ok(deleted)
     }
 
     /// One entry by its sequence number.
@@ -147,5 +208,35 @@ mod tests {
         assert_eq!(all[0].action, "platform");
         assert_eq!(m.get_audit(2).expect("q").expect("entry").action, "other");
         assert!(m.get_audit(99).expect("q").is_none());
+    }
+
+    #[test]
+    fn prune_drops_old_entries_and_their_index() {
+        let (_d, m) = test_meta();
+        for (at, t) in [(10, Some("t_a")), (20, None), (30, Some("t_a")), (40, None)] {
+            let mut e = entry(t, "x");
+            e.at = at;
+            m.audit(e).expect("audit");
+        }
+        assert_eq!(m.prune_audit(35, 1).expect("prune"), 1);
+        assert_eq!(m.prune_audit(35, 100).expect("prune"), 2);
+        assert_eq!(m.prune_audit(35, 100).expect("prune"), 0);
+        let (all, _) = m.list_audit(None, None, 100).expect("all");
+        assert_eq!(all.iter().map(|e| e.at).collect::<Vec<_>>(), [40]);
+        let (ta, _) = m.list_audit(Some("t_a"), None, 100).expect("t_a");
+        assert!(ta.is_empty());
+    }
+
+    #[test]
+    fn detail_can_be_replaced() {
+        let (_d, m) = test_meta();
+        let seq = m.audit(entry(None, "login_failed")).expect("audit");
+        assert!(
+            m.set_audit_detail(seq, serde_json::json!({"count": 3}))
+                .expect("set")
+        );
+        let e = m.get_audit(seq).expect("get").expect("entry");
+        assert_eq!(e.detail, Some(serde_json::json!({"count": 3})));
+        assert!(!m.set_audit_detail(999, serde_json::json!({})).expect("set"));
     }
 }

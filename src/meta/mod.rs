@@ -19,6 +19,7 @@
 //! - `settings`: name → value (`audit_seq`)
 
 mod audit;
+pub mod audit_fold;
 mod dashboards;
 pub mod fsutil;
 mod keys;
@@ -107,7 +108,8 @@ db_err!(
     redb::TransactionError,
     redb::TableError,
     redb::StorageError,
-    redb::CommitError
+    redb::CommitError,
+    redb::SetDurabilityError
 );
 
 /// An API key as the hot path sees it.

@@ -5,7 +5,10 @@
 //! pages through `Store::search` (newest first, by cursor) one page at a
 //! time and hands each rendered page to the response through a channel of
 //! `CHANNEL_PAGES` slots, so at most that many pages wait for a slow client.
-//! When the client goes away the channel closes and the task stops.
+//! When the client goes away the channel closes and the task stops; when
+//! it stays but stops reading for `server.write_timeout`, the task gives up
+//! too, so no blocking-pool thread waits on a client forever. An export
+//! holds a read-gate slot while it runs.
 //!
 //! Damaged data is left out (contract §11): an NDJSON export ends with one
 //! `{"warnings": [...]}` line, a CSV export carries `X-PulseStream-Partial`
@@ -96,10 +99,29 @@ pub async fn export(
     let known_partial = first.is_partial();
     let mut warnings = first.warnings;
     let first = first.value;
+    let permit = super::query::enter_read_gate(&state, &search.tenant).await?;
+    let stall_limit = state.config.server.write_timeout;
+    let runtime = tokio::runtime::Handle::current();
 
     let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL_PAGES);
     let st = state.clone();
     tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        // Waits for room in the channel at most `stall_limit`: a client that
+        // reads nothing for that long has stalled the export, which stops.
+        let send = |chunk: Bytes| -> bool {
+            match runtime.block_on(tx.send_timeout(chunk, stall_limit)) {
+                Ok(()) => true,
+                Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                    st.read_stats
+                        .exports_stalled
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::info!(tenant = %search.tenant, "export stopped: the client stopped reading");
+                    false
+                }
+                Err(mpsc::error::SendTimeoutError::Closed(_)) => false,
+            }
+        };
         let render = |events: &[pulsestream_storage::Event], header: bool| {
             let mut out = String::with_capacity(64 + events.len() * 400);
             if header && format == Format::Csv {
@@ -116,7 +138,7 @@ pub async fn export(
             }
             Bytes::from(out)
         };
-        if tx.blocking_send(render(&first.events, true)).is_err() {
+        if !send(render(&first.events, true)) {
             return;
         }
         let mut cursor = first.next_cursor;
@@ -133,10 +155,8 @@ pub async fn export(
                     warnings =
                         super::warnings::merge(std::mem::take(&mut warnings), checked.warnings);
                     let page = checked.value;
-                    if !page.events.is_empty()
-                        && tx.blocking_send(render(&page.events, false)).is_err()
-                    {
-                        return; // the client went away
+                    if !page.events.is_empty() && !send(render(&page.events, false)) {
+                        return; // the client went away or stalled
                     }
                     cursor = page.next_cursor;
                 }
@@ -153,7 +173,7 @@ pub async fn export(
                 "{}\n",
                 serde_json::json!({ "warnings": super::warnings::to_json(&warnings) })
             );
-            let _ = tx.blocking_send(Bytes::from(line));
+            let _ = send(Bytes::from(line));
         }
     });
 

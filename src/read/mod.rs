@@ -7,6 +7,7 @@
 
 pub mod export;
 pub mod filters;
+pub mod gate;
 pub mod query;
 pub mod query_lang;
 pub mod render;

@@ -25,7 +25,8 @@ pub fn param_errors(errors: Vec<ParamError>) -> ApiError {
     )
 }
 
-/// Runs a search on the blocking pool (the store reads files).
+/// Runs a search on the blocking pool (the store reads files), admitted by
+/// the read gate and stopped at the query deadline like a query.
 pub async fn run_search(
     state: &Arc<AppState>,
     req: SearchRequest,
@@ -33,18 +34,17 @@ pub async fn run_search(
     run_search_checked(state, req).await.map(|c| c.value)
 }
 
-/// Runs a search and says what damaged data it had to leave out.
+/// Runs a search, admitted by the read gate and bounded like a query, and
+/// says what damaged data it had to leave out.
 pub async fn run_search_checked(
     state: &Arc<AppState>,
     req: SearchRequest,
 ) -> Result<Checked<SearchResult>, ApiError> {
-    let st = state.clone();
-    let started = std::time::Instant::now();
-    let r = tokio::task::spawn_blocking(move || st.store.search_checked(&req))
-        .await
-        .map_err(|e| ApiError::internal(format!("search task failed: {e}")))?;
-    state.metrics.query_seconds.observe(started.elapsed());
-    Ok(r?)
+    let _permit = super::query::enter_read_gate(state, &req.tenant).await?;
+    super::query::run_controlled(state, move |st, control| {
+        st.store.search_checked_controlled(&req, control)
+    })
+    .await
 }
 
 pub async fn search(

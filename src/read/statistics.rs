@@ -1,8 +1,12 @@
 //! `GET /api/v1/ingestion/events/statistics`: totals, breakdowns by type,
 //! service and status class, error rate, latency percentiles and rate over
 //! the range and filters of a search, computed by the store's query engine
-//! (two aggregate queries run together, which rollups answer for sealed
-//! data).
+//! (aggregate queries run together, which rollups answer for sealed data).
+//!
+//! Each breakdown is its own one-field group-by, so the few event types
+//! and status classes are always complete; services are listed busiest
+//! first up to `MAX_SERVICES`, and `by_service_truncated` says when there
+//! were more. No cardinality turns a valid GET into an error.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,7 +15,8 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use pulsestream_storage::Micros;
 use pulsestream_storage::query::{
-    AggOp, Aggregation, Field, MAX_QUERY_LIMIT, Predicate, Query, QueryResult, TimeRange, Value,
+    AggOp, Aggregation, Field, MAX_QUERY_LIMIT, OrderBy, Predicate, Query, QueryResult, TimeRange,
+    Value,
 };
 use serde_json::{Map, Value as Json, json};
 
@@ -21,6 +26,10 @@ use super::search::param_errors;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::http::{self, ApiError, HttpResponse};
+
+/// Services listed in `by_service` at most (the busiest). A breakdown is
+/// for reading; past this many the long tail is not information.
+const MAX_SERVICES: usize = 1000;
 
 /// Status classes always present in the answer, zero when absent.
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
@@ -54,19 +63,30 @@ fn count_of(v: Option<&Value>) -> u64 {
     }
 }
 
-/// Sums the counts of a `(event_type, service, status_class, count)`
-/// result by one of its three group columns (null groups are left out).
-fn breakdown(r: &QueryResult, column: usize) -> Map<String, Json> {
+/// The counts of a `(key, count)` result by key (the null group is left out).
+fn breakdown(r: &QueryResult) -> Map<String, Json> {
     let mut m = BTreeMap::new();
     for row in &r.rows {
-        let key = match row.get(column) {
+        let key = match row.first() {
             Some(Value::Str(s)) => s.clone(),
             Some(Value::Int(i)) => i.to_string(),
             _ => continue,
         };
-        *m.entry(key).or_insert(0u64) += count_of(row.get(3));
+        *m.entry(key).or_insert(0u64) += count_of(row.get(1));
     }
     m.into_iter().map(|(k, v)| (k, Json::from(v))).collect()
+}
+
+/// A count grouped by `field`.
+fn grouped(
+    tenant: &pulsestream_storage::TenantId,
+    range: TimeRange,
+    filter: &[Predicate],
+    field: Field,
+) -> Query {
+    let mut q = base(tenant, range, filter);
+    q.group_by = vec![field];
+    q
 }
 
 pub async fn statistics(
@@ -94,17 +114,34 @@ pub async fn statistics(
         agg(AggOp::P95, Some(Field::LatencyMs), "p95"),
         agg(AggOp::P99, Some(Field::LatencyMs), "p99"),
     ];
-    // One grouped count gives all three breakdowns (at most types ×
-    // services × 6 classes rows); it and the totals run at once.
-    let mut groups = base(tenant, range, &filter);
-    groups.group_by = vec![Field::EventType, Field::Service, Field::StatusClass];
-    let (totals, groups) = tokio::join!(
+    let by_type = grouped(tenant, range, &filter, Field::EventType);
+    let by_class = grouped(tenant, range, &filter, Field::StatusClass);
+    let mut by_service = grouped(tenant, range, &filter, Field::Service);
+    by_service.order_by = vec![OrderBy {
+        column: "count".to_owned(),
+        desc: true,
+    }];
+    by_service.limit = MAX_SERVICES;
+    let (totals, by_type, by_class, by_service) = tokio::join!(
         run_query_checked(&state, totals),
-        run_query_checked(&state, groups)
+        run_query_checked(&state, by_type),
+        run_query_checked(&state, by_class),
+        run_query_checked(&state, by_service),
     );
-    let (totals, groups) = (totals?, groups?);
-    let warnings = super::warnings::merge(totals.warnings, groups.warnings);
-    let (totals, groups) = (totals.value, groups.value);
+    let (totals, by_type, by_class) = (totals?, by_type?, by_class?);
+    let mut warnings = super::warnings::merge(totals.warnings, by_type.warnings);
+    warnings = super::warnings::merge(warnings, by_class.warnings);
+    let (totals, by_type, by_class) = (totals.value, by_type.value, by_class.value);
+    // Services are the one open-ended breakdown: past the memory budget it
+    // is left out (and said so) rather than failing the whole answer.
+    let (services, services_truncated) = match by_service {
+        Ok(r) => {
+            warnings = super::warnings::merge(warnings, r.warnings);
+            (breakdown(&r.value), r.value.stats.truncated)
+        }
+        Err(e) if e.code == "query_too_large" => (Map::new(), true),
+        Err(e) => return Err(e),
+    };
 
     let row = totals.rows.first();
     let cell = |i: usize| row.and_then(|r| r.get(i));
@@ -115,7 +152,7 @@ pub async fn statistics(
         Some(Value::Int(i)) => *i as f64,
         _ => 0.0,
     };
-    let mut classes = breakdown(&groups, 2);
+    let mut classes = breakdown(&by_class);
     for c in STATUS_CLASSES {
         classes.entry(c.to_owned()).or_insert(Json::from(0));
     }
@@ -124,8 +161,9 @@ pub async fn statistics(
             "from": super::timeparse::format_rfc3339_millis(range.from),
             "to": super::timeparse::format_rfc3339_millis(range.to),
             "total": total,
-            "by_type": breakdown(&groups, 0),
-            "by_service": breakdown(&groups, 1),
+            "by_type": breakdown(&by_type),
+            "by_service": services,
+            "by_service_truncated": services_truncated,
             "by_status_class": classes,
             "error_rate": if total == 0 { 0.0 } else { error_rate },
             "latency_ms": {"avg": num(2), "p50": num(3), "p95": num(4), "p99": num(5)},

@@ -58,6 +58,12 @@ pub enum StorageError {
     /// The store is shutting down or was closed.
     #[error("store is closed")]
     Closed,
+    /// A query was cancelled or ran past its deadline; its work stopped.
+    #[error("query cancelled: it ran past its deadline or its caller went away")]
+    QueryCancelled,
+    /// A query's groups would take more memory than its budget.
+    #[error("query needs more than its memory budget of {limit_bytes} bytes")]
+    QueryTooLarge { limit_bytes: usize },
 }
 
 impl StorageError {

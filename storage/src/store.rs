@@ -33,6 +33,7 @@ use crate::error::{Result, StorageError};
 use crate::event::Event;
 use crate::guarded::Guarded;
 use crate::paths;
+use crate::query::control::QueryControl;
 use crate::query::{Query, QueryResult, SearchRequest, SearchResult, TimeRange};
 use crate::scan::ScanUnit;
 use crate::segment::{self, SegmentReader, WriteOptions};
@@ -464,15 +465,33 @@ impl Store {
     /// warnings (a damaged rollup section is replaced by the rows: no
     /// warning, the answer is complete).
     pub fn query_checked(&self, q: &Query) -> Result<Checked<QueryResult>> {
+        self.query_checked_controlled(q, &QueryControl::unlimited())
+    }
+
+    /// `query_checked` under a deadline, cancel flag and memory budget.
+    pub fn query_checked_controlled(
+        &self,
+        q: &Query,
+        control: &QueryControl,
+    ) -> Result<Checked<QueryResult>> {
         self.around_damage(&q.tenants, q.range, |units| {
-            crate::query::engine::execute(units, q)
+            crate::query::engine::execute_controlled(units, q, Default::default(), control)
         })
     }
 
     /// Runs a search; like `query_checked`.
     pub fn search_checked(&self, req: &SearchRequest) -> Result<Checked<SearchResult>> {
+        self.search_checked_controlled(req, &QueryControl::unlimited())
+    }
+
+    /// `search_checked` under a deadline and cancel flag.
+    pub fn search_checked_controlled(
+        &self,
+        req: &SearchRequest,
+        control: &QueryControl,
+    ) -> Result<Checked<SearchResult>> {
         self.around_damage(std::slice::from_ref(&req.tenant), req.range, |units| {
-            crate::query::engine::search(units, req)
+            crate::query::search::search_controlled(units, req, control)
         })
     }
 

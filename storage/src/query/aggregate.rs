@@ -11,8 +11,10 @@ use std::cmp::Ordering;
 use crate::column::{Column, ColumnKey, ColumnKind, ColumnSet, NULL_CODE, NULL_INT, StrColumn};
 use crate::error::{Result, StorageError};
 use crate::event::{Method, Severity};
+use crate::query::control::{Meter, QueryControl, UNLIMITED};
+use crate::query::distinct::Distinct;
 use crate::query::filter::{FieldSource, attr_keys, field_source};
-use crate::query::hash::{FxHashMap, FxHashSet, hash_str, mix64};
+use crate::query::hash::{FxHashMap, hash_str, mix64};
 use crate::query::model::{
     AggOp, DEFAULT_QUERY_LIMIT, Field, MAX_QUERY_LIMIT, OrderBy, Query, Value,
 };
@@ -205,6 +207,16 @@ enum GroupValue {
     /// Bits of a finite float.
     Float(u64),
     Bool(bool),
+}
+
+impl GroupValue {
+    /// Heap bytes the value owns (for the query memory budget).
+    fn heap_bytes(&self) -> usize {
+        match self {
+            GroupValue::Str(s) => s.len(),
+            _ => 0,
+        }
+    }
 }
 
 fn render(field: &Field, v: &GroupValue) -> Value {
@@ -413,7 +425,7 @@ enum AggAcc {
     Min(f64),
     Max(f64),
     Sketch(LatencySketch),
-    Distinct(FxHashSet<u64>),
+    Distinct(Distinct),
 }
 
 impl AggAcc {
@@ -427,7 +439,7 @@ impl AggAcc {
             (AggOp::P50 | AggOp::P90 | AggOp::P95 | AggOp::P99, _) => {
                 AggAcc::Sketch(LatencySketch::new())
             }
-            (AggOp::CountDistinct, _) => AggAcc::Distinct(FxHashSet::default()),
+            (AggOp::CountDistinct, _) => AggAcc::Distinct(Distinct::default()),
         }
     }
 
@@ -460,7 +472,7 @@ impl AggAcc {
             (AggAcc::Min(a), AggAcc::Min(b)) => *a = a.min(*b),
             (AggAcc::Max(a), AggAcc::Max(b)) => *a = a.max(*b),
             (AggAcc::Sketch(a), AggAcc::Sketch(b)) => a.merge(b),
-            (AggAcc::Distinct(a), AggAcc::Distinct(b)) => a.extend(b.iter().copied()),
+            (AggAcc::Distinct(a), AggAcc::Distinct(b)) => a.merge(b),
             _ => {}
         }
     }
@@ -534,7 +546,7 @@ impl Acc {
                     };
                     s.quantile(q).map_or(Value::Null, Value::Float)
                 }
-                (_, AggAcc::Distinct(s)) => Value::Int(s.len() as i64),
+                (_, AggAcc::Distinct(s)) => Value::Int(s.count() as i64),
             });
         }
     }
@@ -560,10 +572,43 @@ pub struct GroupTable<'p> {
     /// Without group-by: one state per bucket, allocated up front.
     states: Vec<Acc>,
     scratch: Vec<u32>,
+    /// The query's deadline and memory budget.
+    control: &'p QueryControl,
+    /// Growth not yet charged to `control`.
+    meter: Meter,
+    /// Estimated bytes of one new (group, bucket) cell.
+    slot_bytes: usize,
+    /// Whether growth is charged (off while merging finished workers:
+    /// their growth was charged already).
+    charging: bool,
+    /// The first budget or limit error met while adding; rows keep being
+    /// accepted until the caller collects it after the block.
+    error: Option<StorageError>,
 }
+
+/// Bytes one percentile sketch is assumed to take in the memory budget:
+/// a few dozen occupied bins of the log-scale histogram plus its header.
+const SKETCH_ESTIMATE_BYTES: usize = 512;
+/// Hash-map entry overhead assumed per cell, group key and interned value.
+const ENTRY_OVERHEAD_BYTES: usize = 32;
 
 impl<'p> GroupTable<'p> {
     pub fn new(plan: &'p AggPlan) -> GroupTable<'p> {
+        Self::with_control(plan, &UNLIMITED)
+    }
+
+    /// A table whose growth is charged to `control`'s memory budget.
+    pub fn with_control(plan: &'p AggPlan, control: &'p QueryControl) -> GroupTable<'p> {
+        let sketches = plan
+            .aggs
+            .iter()
+            .filter(|a| matches!(a.op, AggOp::P50 | AggOp::P90 | AggOp::P95 | AggOp::P99))
+            .count();
+        let slot_bytes = std::mem::size_of::<Acc>()
+            + plan.aggs.len() * std::mem::size_of::<AggAcc>()
+            + sketches * SKETCH_ESTIMATE_BYTES
+            + ENTRY_OVERHEAD_BYTES
+            + std::mem::size_of::<(u32, u32)>();
         let states = if plan.group_by.is_empty() {
             (0..plan.nbuckets).map(|_| Acc::new(plan)).collect()
         } else {
@@ -578,6 +623,30 @@ impl<'p> GroupTable<'p> {
             slot_keys: Vec::new(),
             states,
             scratch: Vec::new(),
+            control,
+            meter: Meter::default(),
+            slot_bytes,
+            charging: true,
+            error: None,
+        }
+    }
+
+    /// Adds `bytes` to the query's memory; remembers the first error.
+    #[inline]
+    fn grow(&mut self, bytes: usize) {
+        if self.charging
+            && self.error.is_none()
+            && let Err(e) = self.meter.grow(self.control, bytes)
+        {
+            self.error = Some(e);
+        }
+    }
+
+    /// The first budget or limit error met since the last call.
+    pub fn take_error(&mut self) -> Result<()> {
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
 
@@ -592,6 +661,7 @@ impl<'p> GroupTable<'p> {
                 let g = self.key_list.len() as u32;
                 self.key_list.push(comps.into());
                 self.keys.insert(comps.into(), g);
+                self.grow(2 * (comps.len() * 4 + ENTRY_OVERHEAD_BYTES));
                 g
             }
         }
@@ -609,6 +679,13 @@ impl<'p> GroupTable<'p> {
         self.states.push(Acc::new(self.plan));
         self.slot_keys.push((gid, bucket));
         self.slots.insert(key, s as u32);
+        self.grow(self.slot_bytes);
+        if self.charging && self.error.is_none() && self.states.len() > MAX_OUTPUT_CELLS {
+            self.error = Some(invalid(format!(
+                "more than {MAX_OUTPUT_CELLS} result cells; \
+                 narrow the group-by or widen the interval"
+            )));
+        }
         s
     }
 
@@ -637,7 +714,16 @@ impl<'p> GroupTable<'p> {
         for i in 0..nf {
             let reader = FieldReader::new(&self.plan.group_src[i], cols, tenant);
             let mut ids = std::mem::take(&mut self.scratch);
+            let before = self.interners[i].values.len();
             self.interners[i].ids_for(&reader, sel, &mut ids);
+            let added = self.interners[i].values.len() - before;
+            if added > 0 {
+                let text: usize = self.interners[i].values[before..]
+                    .iter()
+                    .map(GroupValue::heap_bytes)
+                    .sum();
+                self.grow(added * (2 * ENTRY_OVERHEAD_BYTES) + 2 * text);
+            }
             comps.push(ids.clone());
             self.scratch = ids;
         }
@@ -689,6 +775,7 @@ impl<'p> GroupTable<'p> {
     }
 
     fn add_rows(&mut self, cols: &ColumnSet, sel: &[u32], slots: &[u32], tenant: &str) {
+        let mut grown = 0usize;
         let states = &mut self.states;
         for &s in slots {
             states[s as usize].count += 1;
@@ -758,16 +845,24 @@ impl<'p> GroupTable<'p> {
                             other => hash_value(&other.value(r)),
                         };
                         if let AggAcc::Distinct(set) = acc {
-                            set.insert(h);
+                            grown += set.insert(h);
                         }
                     }
                 }
             }
         }
+        self.grow(grown);
     }
 
-    /// Folds another worker's table into this one.
+    /// Folds another worker's table into this one (its growth was charged
+    /// by that worker).
     pub fn merge(&mut self, other: GroupTable<'_>) {
+        self.charging = false;
+        self.merge_uncharged(other);
+        self.charging = true;
+    }
+
+    fn merge_uncharged(&mut self, other: GroupTable<'_>) {
         if self.plan.group_by.is_empty() {
             for (a, b) in self.states.iter_mut().zip(&other.states) {
                 a.merge(b);

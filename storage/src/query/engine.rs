@@ -13,6 +13,7 @@ use std::time::Instant;
 use crate::column::{Column, ColumnKey, ColumnSet};
 use crate::error::{Result, StorageError};
 use crate::query::aggregate::{AggPlan, Feed, GroupTable};
+use crate::query::control::QueryControl;
 use crate::query::filter::{BlockStats, Filter, UnitStats};
 use crate::query::model::{Query, QueryResult, QueryStats, SearchRequest, SearchResult};
 use crate::query::rollup_plan::{self, Table};
@@ -53,6 +54,8 @@ impl Default for ExecOptions {
 /// Everything a worker needs to answer its share of units.
 struct Ctx<'a> {
     q: &'a Query,
+    /// Deadline, cancel flag and memory budget, checked per unit and block.
+    control: &'a QueryControl,
     opts: ExecOptions,
     filter: Filter,
     plan: AggPlan,
@@ -78,6 +81,19 @@ pub fn execute_with(
     q: &Query,
     opts: ExecOptions,
 ) -> Result<QueryResult> {
+    execute_controlled(units, q, opts, &QueryControl::unlimited())
+}
+
+/// `execute_with` under `control`: the work stops with `QueryCancelled`
+/// once it is cancelled or past its deadline, and with `QueryTooLarge` once
+/// its groups outgrow the memory budget.
+pub fn execute_controlled(
+    units: &[Arc<dyn ScanUnit>],
+    q: &Query,
+    opts: ExecOptions,
+    control: &QueryControl,
+) -> Result<QueryResult> {
+    control.check()?;
     let started = Instant::now();
     let filter = Filter::compile(&q.filter)?;
     let plan = AggPlan::new(q)?;
@@ -89,6 +105,7 @@ pub fn execute_with(
     filter.keys(&mut rollup_keys);
     let ctx = Ctx {
         q,
+        control,
         opts,
         filter,
         plan,
@@ -112,6 +129,15 @@ pub fn execute_with(
                 .collect();
             join_all(handles)
         });
+        // A sibling halted by another worker's failure reports a
+        // cancellation; the failure itself is the answer.
+        let mut parts = parts;
+        if let Some(i) = parts
+            .iter()
+            .position(|p| matches!(p, Err(e) if !matches!(e, StorageError::QueryCancelled)))
+        {
+            parts.swap(0, i);
+        }
         let mut merged: Option<(GroupTable<'_>, QueryStats)> = None;
         for part in parts {
             let (t, s) = part?;
@@ -123,8 +149,14 @@ pub fn execute_with(
                 }
             }
         }
-        merged.unwrap_or_else(|| (GroupTable::new(&ctx.plan), QueryStats::default()))
+        merged.unwrap_or_else(|| {
+            (
+                GroupTable::with_control(&ctx.plan, control),
+                QueryStats::default(),
+            )
+        })
     };
+    control.check()?;
     let (columns, rows, truncated) = table.finish()?;
     stats.truncated = truncated;
     stats.elapsed_micros = started.elapsed().as_micros() as u64;
@@ -148,14 +180,23 @@ fn run_worker<'c>(
     units: &[Arc<dyn ScanUnit>],
     next: &AtomicUsize,
 ) -> Result<(GroupTable<'c>, QueryStats)> {
-    let mut table = GroupTable::new(&ctx.plan);
+    let mut table = GroupTable::with_control(&ctx.plan, ctx.control);
     let mut stats = QueryStats::default();
     loop {
         let i = next.fetch_add(1, Ordering::Relaxed);
         let Some(unit) = units.get(i) else {
             break;
         };
-        scan_unit(ctx, unit.as_ref(), &mut table, &mut stats)?;
+        let r = ctx
+            .control
+            .check()
+            .and_then(|()| scan_unit(ctx, unit.as_ref(), &mut table, &mut stats))
+            .and_then(|()| table.take_error());
+        if let Err(e) = r {
+            // Stop the other workers at their next check too.
+            ctx.control.halt();
+            return Err(e);
+        }
     }
     Ok((table, stats))
 }
@@ -196,6 +237,9 @@ fn scan_unit(
     }
     stats.segments_scanned += 1;
     for b in 0..unit.block_count() {
+        ctx.control.check()?;
+        table.take_error()?;
+        ctx.control.count_block();
         let (blo, bhi) = unit.block_time_range(b);
         if bhi < range.from || blo >= range.to {
             continue;

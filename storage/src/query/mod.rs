@@ -6,6 +6,8 @@
 //! newest-first; `testing` is an in-memory unit for tests.
 
 pub mod aggregate;
+pub mod control;
+pub mod distinct;
 pub mod engine;
 pub mod filter;
 pub mod hash;

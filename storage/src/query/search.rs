@@ -15,6 +15,7 @@ use std::time::Instant;
 use crate::column::{Column, ColumnKey, ColumnSet, NULL_INT};
 use crate::error::Result;
 use crate::event::{AttrValue, Event, Method, Severity};
+use crate::query::control::QueryControl;
 use crate::query::engine::{MAX_QUERY_THREADS, check_shape, join_all};
 use crate::query::filter::{BlockStats, Filter, UnitStats};
 use crate::query::model::{MAX_QUERY_LIMIT, QueryStats, SearchRequest, SearchResult};
@@ -59,6 +60,16 @@ impl Best {
 }
 
 pub fn search(units: &[Arc<dyn ScanUnit>], req: &SearchRequest) -> Result<SearchResult> {
+    search_controlled(units, req, &QueryControl::unlimited())
+}
+
+/// `search` that stops with `QueryCancelled` once `control` is cancelled or
+/// past its deadline (checked per unit and per block).
+pub fn search_controlled(
+    units: &[Arc<dyn ScanUnit>],
+    req: &SearchRequest,
+    control: &QueryControl,
+) -> Result<SearchResult> {
     let started = Instant::now();
     let filter = Filter::compile(&req.filter)?;
     let limit = req.limit.min(MAX_QUERY_LIMIT);
@@ -87,6 +98,7 @@ pub fn search(units: &[Arc<dyn ScanUnit>], req: &SearchRequest) -> Result<Search
 
     // Phase 1: find the winners, reading only the probe columns.
     for (i, unit) in order.iter().enumerate() {
+        control.check()?;
         let (lo, hi) = unit.time_range();
         if best.floor().is_some_and(|f| hi < f) {
             // Sorted by latest timestamp: nothing after this can be newer.
@@ -106,6 +118,8 @@ pub fn search(units: &[Arc<dyn ScanUnit>], req: &SearchRequest) -> Result<Search
         let mut blocks: Vec<usize> = (0..unit.block_count()).collect();
         blocks.sort_by_key(|&b| Reverse(unit.block_time_range(b).1));
         for b in blocks {
+            control.check()?;
+            control.count_block();
             let (blo, bhi) = unit.block_time_range(b);
             if best.floor().is_some_and(|f| bhi < f) {
                 break;
