@@ -28,7 +28,7 @@ hwm() { awk '/VmHWM/ {printf "%.0f MiB", $2 / 1024}' "/proc/$pid/status"; }
 start
 # Sample WAL bytes every second while loadgen runs.
 ( peak=0; while kill -0 "$pid" 2>/dev/null; do
-    w=$(du -sb "$dir/wal" 2>/dev/null | cut -f1); w=${w:-0}
+    w=$(du -sb "$dir/wal" 2>/dev/null | cut -f1 || true); w=${w:-0}
     if [ "$w" -gt "$peak" ]; then peak=$w; echo "$peak" >"$dir.walpeak"; fi
     sleep 1
   done ) &
