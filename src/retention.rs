@@ -51,16 +51,12 @@ pub fn sweep(state: &AppState, now: Micros) -> u64 {
     }
 }
 
-/// Sweeps every `interval` until `stop` fires.
-pub async fn run(
-    state: Arc<AppState>,
-    interval: Duration,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
+/// Sweeps every `interval` until `stop` fires (a service, see `services`).
+pub async fn run(state: Arc<AppState>, interval: Duration, mut stop: crate::services::Stop) {
     loop {
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
-            _ = stop.changed() => return,
+            () = stop.stopped() => return,
         }
         let s = state.clone();
         if let Err(e) = tokio::task::spawn_blocking(move || sweep(&s, Micros::now())).await {
