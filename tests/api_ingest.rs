@@ -730,3 +730,63 @@ async fn deadline_never_refuses_stored_events() {
     assert_eq!(stored, Some(acked));
     s.stop().await;
 }
+
+/// Holds the first acknowledged batch in its observer until released: an
+/// append that outlasts the request deadline after it has begun.
+struct HoldFirstAck {
+    release: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+}
+
+impl pulsestream::app::IngestObserver for HoldFirstAck {
+    fn on_ack(
+        &self,
+        _tenant: &pulsestream_storage::TenantId,
+        _events: &[pulsestream_storage::Event],
+        _ack: &pulsestream_storage::Ack,
+    ) {
+        let rx = self.release.lock().ok().and_then(|mut r| r.take());
+        if let Some(rx) = rx {
+            let _ = rx.recv();
+        }
+    }
+}
+
+/// Once its append has begun, a request past its deadline answers the
+/// append's outcome (200), not 503: the events are stored, and a 503 would
+/// make the agent send them twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn append_outlasting_the_deadline_answers_its_outcome() {
+    const DEADLINE: std::time::Duration = std::time::Duration::from_millis(200);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let hold = std::sync::Arc::new(HoldFirstAck {
+        release: std::sync::Mutex::new(Some(rx)),
+    });
+    let s = TestServer::start_with_state(
+        |c| c.server.request_timeout = DEADLINE,
+        |st| st.ingest_observers.push(hold),
+    )
+    .await;
+    let t = s.tenant("held").await;
+    let body = json!((0..50).map(event).collect::<Vec<_>>()).to_string();
+    let addr = s.addr;
+    let key = t.ingest_key.clone();
+    let req = tokio::spawn(async move {
+        common::request(
+            addr,
+            "POST",
+            "/api/v1/ingestion/events/batch",
+            &[("x-api-key", &key), ("content-type", "application/json")],
+            body.into(),
+        )
+        .await
+    });
+    // Past the deadline while the batch is held in its commit.
+    tokio::time::sleep(DEADLINE * 3).await;
+    assert!(!req.is_finished(), "answered before the held commit ended");
+    tx.send(()).expect("release");
+    let r = req.await.expect("task");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["accepted"], 50);
+    assert_eq!(s.count_events(&t.read_key).await, Some(50));
+    s.stop().await;
+}
