@@ -23,6 +23,9 @@ use pulsestream_storage::Micros;
 
 use crate::read::timeparse::write_rfc3339_millis;
 
+mod otlp;
+pub use otlp::OtlpEncoding;
+
 /// What to send, and how hard.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -37,6 +40,9 @@ pub struct Options {
     pub connections: usize,
     /// NDJSON (true) or a JSON array.
     pub ndjson: bool,
+    /// Send OTLP traces to `/v1/traces` instead (spans made from the same
+    /// model's events), in this encoding.
+    pub otlp: Option<OtlpEncoding>,
     pub seed: u64,
 }
 
@@ -530,12 +536,16 @@ pub async fn run_async(opts: Options) -> anyhow::Result<Report> {
         .context("--url needs a host and port")?
         .to_string();
     let base = uri.path().trim_end_matches('/').to_owned();
-    let path = if opts.batch == 1 {
+    let path = if opts.otlp.is_some() {
+        format!("{base}/v1/traces")
+    } else if opts.batch == 1 {
         format!("{base}/api/v1/ingestion/events")
     } else {
         format!("{base}/api/v1/ingestion/events/batch")
     };
-    let content_type = if opts.ndjson && opts.batch > 1 {
+    let content_type = if let Some(enc) = opts.otlp {
+        enc.content_type()
+    } else if opts.ndjson && opts.batch > 1 {
         "application/x-ndjson"
     } else {
         "application/json"
@@ -548,7 +558,13 @@ pub async fn run_async(opts: Options) -> anyhow::Result<Report> {
     let now = Micros::now();
     let bodies: Arc<Vec<Bytes>> = Arc::new(
         (0..pool_size)
-            .map(|_| Bytes::from(model.body(&mut rng, opts.batch, now, opts.ndjson)))
+            .map(|_| match opts.otlp {
+                Some(enc) => {
+                    let events = model.body(&mut rng, opts.batch.max(2), now, false);
+                    Bytes::from(otlp::body(&events, &mut rng, enc))
+                }
+                None => Bytes::from(model.body(&mut rng, opts.batch, now, opts.ndjson)),
+            })
             .collect(),
     );
 
@@ -565,6 +581,7 @@ pub async fn run_async(opts: Options) -> anyhow::Result<Report> {
         let path = path.clone();
         let key = opts.api_key.clone();
         let batch = opts.batch as u64;
+        let otlp = opts.otlp;
         tasks.push(tokio::spawn(async move {
             connection(
                 c,
@@ -572,7 +589,7 @@ pub async fn run_async(opts: Options) -> anyhow::Result<Report> {
                 authority,
                 path,
                 key,
-                content_type,
+                (content_type, otlp),
                 batch,
                 interval,
                 deadline,
@@ -628,7 +645,7 @@ async fn connection(
     authority: String,
     path: String,
     key: String,
-    content_type: &'static str,
+    (content_type, otlp): (&'static str, Option<OtlpEncoding>),
     batch: u64,
     interval: Option<Duration>,
     deadline: Instant,
@@ -703,7 +720,11 @@ async fn connection(
                 stats
                     .latencies_us
                     .push(took.as_micros().min(u128::from(u32::MAX)) as u32);
-                if batch == 1 {
+                if let Some(enc) = otlp {
+                    let (a, r) = otlp::accepted(batch.max(2), &body, enc);
+                    stats.acked += a;
+                    stats.rejected += r;
+                } else if batch == 1 {
                     stats.acked += 1;
                 } else {
                     let (a, r) = counts(&body);

@@ -20,6 +20,7 @@ async fn reported_acks_match_stored_events() {
         batch,
         connections: 2,
         ndjson: true,
+        otlp: None,
         seed: 3,
     };
     let batches = run_async(opts(50, 0)).await.expect("batches");
@@ -56,6 +57,7 @@ fn refuses_bad_options() {
         batch: 10,
         connections: 1,
         ndjson: true,
+        otlp: None,
         seed: 1,
     };
     assert!(pulsestream::loadgen::run(bad.clone()).is_err());
