@@ -76,6 +76,8 @@ pub struct IngestRequest {
     pub retention_days: u32,
     limits: Limits,
     reservation: Reservation,
+    /// Bytes of the decoded payload (after decompression), for `/metrics`.
+    payload_bytes: usize,
     /// `X-RateLimit-Limit` and `-Remaining` after admission.
     rate: Option<(u64, u64)>,
 }
@@ -159,6 +161,7 @@ impl Ingestor {
             retention_days: tl.retention_days,
             limits,
             reservation,
+            payload_bytes: 0,
             rate: None,
         })
     }
@@ -181,13 +184,18 @@ impl Ingestor {
         .await
     }
 
-    /// Charges `bytes` more to the request (a body grew when decompressed).
-    pub fn charge(
+    /// Charges the decompressed size of the body to the request (0 when
+    /// it was not compressed).
+    pub fn charge_decompressed(
         &self,
         state: &AppState,
         r: &mut IngestRequest,
         bytes: usize,
     ) -> Result<(), ApiError> {
+        if bytes == 0 {
+            return Ok(());
+        }
+        r.payload_bytes = bytes;
         self.budget
             .charge(&mut r.reservation, bytes)
             .map_err(|_| overloaded(state))
@@ -266,7 +274,7 @@ impl Ingestor {
         let ids = tokio::task::spawn_blocking(move || commit(&st, &tenant, &events))
             .await
             .map_err(|e| ApiError::internal(format!("append task failed: {e}")))??;
-        state.metrics.record_ingest(n, r.reservation.bytes() as u64);
+        state.metrics.record_ingest(n, r.payload_bytes as u64);
         Ok(ids)
     }
 
@@ -286,7 +294,7 @@ impl Ingestor {
             .map_err(|_| overloaded(state))?;
         http::deadline::commit_begun();
         let id = self.coalescer.submit(state, &r.tenant, event).await?;
-        state.metrics.record_ingest(1, r.reservation.bytes() as u64);
+        state.metrics.record_ingest(1, r.payload_bytes as u64);
         Ok(id)
     }
 }

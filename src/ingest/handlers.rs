@@ -189,7 +189,7 @@ async fn read_and_decode(
     let job = DecodeJob::new(state, &r, (encoding, format), body);
     let size = job.body.len();
     let decoded = ing.offload(size, move || job.run(single)).await??;
-    ing.charge(state, &mut r, decoded.decompressed_bytes)?;
+    ing.charge_decompressed(state, &mut r, decoded.decompressed_bytes)?;
     Ok((r, decoded))
 }
 

@@ -22,6 +22,8 @@ use prost::Message;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
+use super::bounds::{self, Counted};
+
 /// Attributes one span or resource may carry. SDKs cap spans at 128 by
 /// default; 1,024 leaves room for generous configurations while a map of
 /// millions (a few MiB of protobuf) is refused before it is walked.
@@ -76,6 +78,17 @@ pub enum OtlpDecodeError {
     /// Attribute values nested too deeply.
     #[error("attribute `{key}` nests values deeper than {MAX_VALUE_DEPTH} levels")]
     TooDeep { key: String },
+    /// Messages nested too deeply to be OTLP traces with bounded values.
+    #[error(
+        "the body nests messages deeper than OTLP traces with values of at most {MAX_VALUE_DEPTH} levels"
+    )]
+    NestedTooDeep,
+    /// More spans, span events, links, attributes and values together than
+    /// one request may carry.
+    #[error(
+        "a request may hold at most {limit} spans, events, links, attributes and values together"
+    )]
+    TooManyElements { limit: usize },
 }
 
 /// Decodes a (decompressed) body and checks its bounds; `max_spans` is the
@@ -86,11 +99,21 @@ pub fn decode(
     max_spans: usize,
 ) -> Result<ExportTraceServiceRequest, OtlpDecodeError> {
     let req = match encoding {
-        Encoding::Protobuf => ExportTraceServiceRequest::decode(body)
-            .map_err(|e| OtlpDecodeError::Protobuf(e.to_string()))?,
-        Encoding::Json => serde_json::from_slice::<JRequest>(body)
-            .map_err(|e| OtlpDecodeError::Json(e.to_string()))?
-            .into_proto(),
+        Encoding::Protobuf => {
+            // Counted on the wire first: prost would allocate every empty
+            // span or value (two bytes each on the wire) before any check.
+            bounds::prescan_protobuf(body, max_spans)?;
+            ExportTraceServiceRequest::decode(body)
+                .map_err(|e| OtlpDecodeError::Protobuf(e.to_string()))?
+        }
+        Encoding::Json => {
+            bounds::with_json_budget(max_spans, || serde_json::from_slice::<JRequest>(body))
+                .map_err(|e| match bounds::json_budget_error(&e, max_spans) {
+                    Some(limit) => limit,
+                    None => OtlpDecodeError::Json(e.to_string()),
+                })?
+                .into_proto()
+        }
     };
     check_bounds(&req, max_spans)?;
     Ok(req)
@@ -183,13 +206,13 @@ struct JResourceSpans {
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
 struct JResource {
-    attributes: Vec<JKeyValue>,
+    attributes: Vec<Counted<JKeyValue>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
 struct JScopeSpans {
-    spans: Vec<JSpan>,
+    spans: Vec<Counted<JSpan>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -207,7 +230,7 @@ struct JSpan {
     start_time_unix_nano: JU64,
     #[serde(alias = "end_time_unix_nano")]
     end_time_unix_nano: JU64,
-    attributes: Vec<JKeyValue>,
+    attributes: Vec<Counted<JKeyValue>>,
     status: Option<JStatus>,
 }
 
@@ -222,7 +245,7 @@ struct JStatus {
 #[serde(default, rename_all = "camelCase")]
 struct JKeyValue {
     key: String,
-    value: Option<JAnyValue>,
+    value: Option<Counted<JAnyValue>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -247,13 +270,23 @@ struct JAnyValue {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct JArray {
-    values: Vec<JAnyValue>,
+    values: Vec<Counted<JAnyValue>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct JKvList {
-    values: Vec<JKeyValue>,
+    values: Vec<Counted<JKeyValue>>,
+}
+
+impl bounds::Cost for JSpan {
+    const IS_SPAN: bool = true;
+}
+impl bounds::Cost for JKeyValue {
+    const IS_SPAN: bool = false;
+}
+impl bounds::Cost for JAnyValue {
+    const IS_SPAN: bool = false;
 }
 
 /// A trace or span id: hex in OTLP JSON (empty or absent means none).
@@ -403,18 +436,14 @@ impl JRequest {
                 .into_iter()
                 .map(|rs| ResourceSpans {
                     resource: rs.resource.map(|r| Resource {
-                        attributes: r
-                            .attributes
-                            .into_iter()
-                            .map(JKeyValue::into_proto)
-                            .collect(),
+                        attributes: r.attributes.into_iter().map(|c| c.0.into_proto()).collect(),
                         ..Resource::default()
                     }),
                     scope_spans: rs
                         .scope_spans
                         .into_iter()
                         .map(|ss| ScopeSpans {
-                            spans: ss.spans.into_iter().map(JSpan::into_proto).collect(),
+                            spans: ss.spans.into_iter().map(|c| c.0.into_proto()).collect(),
                             ..ScopeSpans::default()
                         })
                         .collect(),
@@ -438,7 +467,7 @@ impl JSpan {
             attributes: self
                 .attributes
                 .into_iter()
-                .map(JKeyValue::into_proto)
+                .map(|c| c.0.into_proto())
                 .collect(),
             status: self.status.map(|s| Status {
                 message: s.message,
@@ -453,7 +482,7 @@ impl JKeyValue {
     fn into_proto(self) -> KeyValue {
         KeyValue {
             key: self.key,
-            value: self.value.map(JAnyValue::into_proto),
+            value: self.value.map(|c| c.0.into_proto()),
             ..KeyValue::default()
         }
     }
@@ -472,11 +501,11 @@ impl JAnyValue {
             Some(Value::DoubleValue(d))
         } else if let Some(a) = self.array_value {
             Some(Value::ArrayValue(ArrayValue {
-                values: a.values.into_iter().map(JAnyValue::into_proto).collect(),
+                values: a.values.into_iter().map(|c| c.0.into_proto()).collect(),
             }))
         } else if let Some(l) = self.kvlist_value {
             Some(Value::KvlistValue(KeyValueList {
-                values: l.values.into_iter().map(JKeyValue::into_proto).collect(),
+                values: l.values.into_iter().map(|c| c.0.into_proto()).collect(),
             }))
         } else {
             // Bytes values carry nothing an event can show; kept as absent.
@@ -613,18 +642,30 @@ mod tests {
         let mut v = AnyValue {
             value: Some(any_value::Value::IntValue(1)),
         };
-        for _ in 0..MAX_VALUE_DEPTH + 2 {
+        // One level too deep: found after decoding, named by its key.
+        for _ in 0..MAX_VALUE_DEPTH {
             v = AnyValue {
                 value: Some(any_value::Value::ArrayValue(ArrayValue { values: vec![v] })),
             };
         }
-        let deep = one_span(vec![KeyValue {
-            key: "deep".into(),
-            value: Some(v),
-            ..KeyValue::default()
-        }]);
-        let e = decode(&deep.encode_to_vec(), Encoding::Protobuf, 10).unwrap_err();
+        let deep = |v: AnyValue| {
+            one_span(vec![KeyValue {
+                key: "deep".into(),
+                value: Some(v),
+                ..KeyValue::default()
+            }])
+            .encode_to_vec()
+        };
+        let e = decode(&deep(v.clone()), Encoding::Protobuf, 10).unwrap_err();
         assert_eq!(e, OtlpDecodeError::TooDeep { key: "deep".into() });
+        // Far deeper: refused on the wire, before prost recurses.
+        for _ in 0..50 {
+            v = AnyValue {
+                value: Some(any_value::Value::ArrayValue(ArrayValue { values: vec![v] })),
+            };
+        }
+        let e = decode(&deep(v), Encoding::Protobuf, 10).unwrap_err();
+        assert_eq!(e, OtlpDecodeError::NestedTooDeep);
 
         // JSON nested far beyond the parser's own recursion limit: an
         // error, not a stack overflow.

@@ -83,7 +83,7 @@ pub async fn handle_traces(
             Ok((map_request(&request, &limits, &window), decompressed))
         })
         .await??;
-    ing.charge(&state, &mut r, decompressed)?;
+    ing.charge_decompressed(&state, &mut r, decompressed)?;
     if mapped.rejected > 0 {
         state.metrics.record_rejected("validation", mapped.rejected);
     }
