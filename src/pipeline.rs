@@ -18,6 +18,7 @@
 
 pub mod budget;
 pub mod coalesce;
+pub mod order;
 pub mod ratelimit;
 
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use pulsestream_storage::{Ack, Event, EventId, Micros, TenantId};
 
 use self::budget::{IngestBudget, Reservation};
 use self::coalesce::Coalescer;
+use self::order::AckOrder;
 use self::ratelimit::{Limits, RateLimiter, Refused};
 use crate::app::AppState;
 use crate::auth::Principal;
@@ -67,6 +69,8 @@ pub struct Ingestor {
     decoders: Arc<tokio::sync::Semaphore>,
     /// Joins concurrent single-event requests into one append.
     coalescer: Coalescer,
+    /// Hands batches to the observers in each tenant's ack order.
+    order: AckOrder,
 }
 
 /// One ingest request after its credential was checked: who it is for and
@@ -123,6 +127,7 @@ impl Ingestor {
             queue: Arc::new(tokio::sync::Semaphore::new(c.queue_depth.max(1))),
             decoders: Arc::new(tokio::sync::Semaphore::new(max_blocking_decodes())),
             coalescer: Coalescer::new(),
+            order: AckOrder::default(),
         }
     }
 
@@ -131,6 +136,7 @@ impl Ingestor {
     pub fn forget_tenant(&self, tenant: &TenantId) {
         self.limiter.forget(tenant);
         self.budget.forget(tenant);
+        self.order.forget(tenant);
     }
 
     /// Bytes free in the global in-flight budget.
@@ -300,16 +306,23 @@ impl Ingestor {
 }
 
 /// The durable append: `Store::append` (which returns after the WAL
-/// fsync), then the observers in ack order, then the ids. Blocking; runs on
-/// the blocking pool.
+/// fsync), then the observers in the tenant's ack order (`order`), then the
+/// ids. Blocking; runs on the blocking pool.
 ///
 /// A failed append stored nothing: the store refuses before writing when
 /// it is closed (503, retry) and answers a full disk before the WAL record
 /// is durable (507); anything else is a server fault (500). The mapping is
 /// `ApiError`'s `From<StorageError>`, the one place statuses are chosen.
 fn commit(state: &AppState, tenant: &TenantId, events: &[Event]) -> Result<Vec<EventId>, ApiError> {
-    let ack: Ack = state.store.append(tenant, events)?;
-    state.notify_ack(tenant, events, &ack);
+    let ack: Ack = if state.ingest_observers.is_empty() {
+        state.store.append(tenant, events)?
+    } else {
+        state.ingest.order.run(
+            tenant,
+            || state.store.append(tenant, events),
+            |ack| state.notify_ack(tenant, events, ack),
+        )?
+    };
     Ok(ids(events, &ack))
 }
 
