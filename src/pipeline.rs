@@ -337,3 +337,24 @@ fn ids(events: &[Event], ack: &Ack) -> Vec<EventId> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn large_bodies_are_decoded_off_the_async_thread() {
+        let ing = Ingestor::new(&crate::config::Config::default());
+        let here = std::thread::current().id();
+        let small = ing
+            .offload(OFFLOAD_MIN_BYTES - 1, || std::thread::current().id())
+            .await
+            .expect("ran");
+        let large = ing
+            .offload(OFFLOAD_MIN_BYTES, || std::thread::current().id())
+            .await
+            .expect("ran");
+        assert_eq!(small, here);
+        assert_ne!(large, here);
+    }
+}
