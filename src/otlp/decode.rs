@@ -691,4 +691,36 @@ mod tests {
             }
         );
     }
+
+    proptest::proptest! {
+        /// Any bytes, and valid bodies with bytes changed or cut: `Err` or
+        /// a request within bounds, never a panic (the fuzz target
+        /// `otlp_traces` does the same for longer).
+        #[test]
+        fn arbitrary_and_mutated_bodies_never_panic(
+            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            at in 0usize..4096,
+            cut in 0usize..4096,
+        ) {
+            for enc in [Encoding::Protobuf, Encoding::Json] {
+                if let Ok(r) = decode(&noise, enc, 50) {
+                    let n: usize = r.resource_spans.iter()
+                        .flat_map(|rs| &rs.scope_spans).map(|ss| ss.spans.len()).sum();
+                    proptest::prop_assert!(n <= 50);
+                }
+            }
+            let mut valid = one_span(vec![KeyValue {
+                key: "http.route".into(),
+                value: Some(AnyValue { value: Some(any_value::Value::StringValue("/a/{id}".into())) }),
+                ..KeyValue::default()
+            }])
+            .encode_to_vec();
+            if !valid.is_empty() {
+                let i = at % valid.len();
+                valid[i] ^= noise.first().copied().unwrap_or(0xff);
+                valid.truncate(valid.len() - cut % valid.len());
+            }
+            let _ = decode(&valid, Encoding::Protobuf, 50);
+        }
+    }
 }
