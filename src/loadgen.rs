@@ -23,7 +23,7 @@ use pulsestream_storage::Micros;
 
 use crate::read::timeparse::write_rfc3339_millis;
 
-mod otlp;
+pub mod otlp;
 pub use otlp::OtlpEncoding;
 
 /// What to send, and how hard.

@@ -279,17 +279,16 @@ fn map_span(
 
     let mut attrs: Vec<(Cow<'_, str>, Scalar<'_>)> = Vec::new();
     let mut approx = 256 + endpoint.len() + message.as_ref().map_or(0, |m| m.len());
-    let mut push = |attrs: &mut Vec<(Cow<'_, str>, Scalar<'_>)>, k: &str, v: Scalar<'static>| {
-        approx += k.len() + 16;
-        attrs.push((Cow::Owned(k.to_owned()), v));
-    };
     if !span.name.is_empty() {
-        push(
-            &mut attrs,
-            "span.name",
-            Scalar::Str(Cow::Owned(truncate_str(&span.name, MAX_ATTRIBUTE_TEXT))),
-        );
+        let name = truncate(Cow::Borrowed(&span.name), MAX_ATTRIBUTE_TEXT);
+        approx += name.len() + 16;
+        attrs.push((Cow::Borrowed("span.name"), Scalar::Str(name)));
     }
+    let mut push =
+        |attrs: &mut Vec<(Cow<'_, str>, Scalar<'_>)>, k: &'static str, v: Scalar<'static>| {
+            approx += k.len() + 16;
+            attrs.push((Cow::Borrowed(k), v));
+        };
     if let Some(s) = status
         && s.code != StatusCode::Unset as i32
     {
