@@ -218,15 +218,20 @@ impl Ingestor {
         if size < OFFLOAD_MIN_BYTES {
             return Ok(decode());
         }
-        let _turn = self
+        let turn = self
             .decoders
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| ApiError::internal("decoder pool closed"))?;
-        tokio::task::spawn_blocking(decode)
-            .await
-            .map_err(|e| ApiError::internal(format!("decode task failed: {e}")))
+        // The permit moves into the task: a request dropped at its deadline
+        // leaves its decode running, and that decode still counts.
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            decode()
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("decode task failed: {e}")))
     }
 
     /// Takes `n` events from the tenant's allowance (429 when refused).
