@@ -270,7 +270,7 @@ impl Ingestor {
             return Ok(Vec::new());
         }
         self.admit(state, r, events.len())?;
-        let _slot = self
+        let slot = self
             .queue
             .clone()
             .try_acquire_owned()
@@ -279,12 +279,15 @@ impl Ingestor {
         let st = state.clone();
         let tenant = r.tenant.clone();
         // From here the events will be stored (the blocking task runs to
-        // its end even if this request is dropped), so the request answers
-        // the append's outcome, not its deadline.
+        // its end even if this request is dropped, holding its queue slot),
+        // so the request answers the append's outcome, not its deadline.
         http::deadline::commit_begun();
-        let ids = tokio::task::spawn_blocking(move || commit(&st, &tenant, &events))
-            .await
-            .map_err(|e| ApiError::internal(format!("append task failed: {e}")))??;
+        let ids = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            commit(&st, &tenant, &events)
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("append task failed: {e}")))??;
         state.metrics.record_ingest(n, r.payload_bytes as u64);
         Ok(ids)
     }
