@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Runs every fuzz target in fuzz/ briefly (cargo-fuzz on stable, no sanitizer).
+# Runs every fuzz target in fuzz/ briefly (cargo-fuzz on stable, no sanitizer):
+# wal_record, segment_open, ingest_body, query_lang, otlp_traces (all that
+# `cargo fuzz list` names, so a target added to fuzz/Cargo.toml runs here too).
 # Usage: scripts/fuzz-smoke.sh [seconds-per-target]   (default 20)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -71,9 +71,9 @@ pub struct AppState {
     /// A hash of a random password with the configured cost: logins for
     /// unknown emails verify against it so they take as long as real ones.
     pub dummy_password_hash: String,
-    /// Ingest admission: per-tenant rate limits, in-flight byte budget,
-    /// bound on appends waiting for the store.
-    pub ingest: crate::ingest::IngestState,
+    /// The one ingest pipeline: budgets, rate limits, coalescing, the
+    /// append, the observers and the ids (see `pipeline`).
+    pub ingest: crate::pipeline::Ingestor,
     /// Admission of argon2 work: bounded concurrency and a short queue.
     pub hash_gate: crate::auth::hash_gate::HashGate,
     /// Login attempts per client address.
@@ -101,7 +101,7 @@ impl AppState {
         let store = Store::open(config.store_config()).with_context(|| {
             format!("opening the store in {}", config.storage.data_dir.display())
         })?;
-        let ingest = crate::ingest::IngestState::new(&config);
+        let ingest = crate::pipeline::Ingestor::new(&config);
         let hash_gate = crate::auth::hash_gate::HashGate::new(config.hash_permits());
         let login_limiter = crate::auth::login_limit::LoginLimiter::new(
             config.auth.login_rate_per_ip,

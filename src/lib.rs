@@ -3,7 +3,9 @@
 //!
 //! Module map: `server` (accept loop, limits, shutdown) → `router` (the one
 //! dispatcher) → `handlers` (own endpoints) and the ingestion/reading
-//! modules; `app` (shared state, authentication); `auth` (principals,
+//! modules; `pipeline` (the one ingest path every transport feeds: limits,
+//! append, observers, ids); `services` (background work with one
+//! lifecycle); `app` (shared state, authentication); `auth` (principals,
 //! passwords, tokens, keys); `meta` (redb metadata); `http` (errors,
 //! bodies, responses); `config`; `metrics`; `cli`.
 
@@ -19,7 +21,10 @@ pub mod loadgen;
 pub mod loadgen_tenants;
 pub mod meta;
 pub mod metrics;
+pub mod otlp;
+pub mod pipeline;
 pub mod read;
 pub mod retention;
 pub mod router;
 pub mod server;
+pub mod services;

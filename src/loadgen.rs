@@ -29,6 +29,9 @@ use pulsestream_storage::Micros;
 
 use crate::read::timeparse::write_rfc3339_millis;
 
+pub mod otlp;
+pub use otlp::OtlpEncoding;
+
 /// What to send, and how hard.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -49,6 +52,9 @@ pub struct Options {
     pub connections: usize,
     /// NDJSON (true) or a JSON array.
     pub ndjson: bool,
+    /// Send OTLP traces to `/v1/traces` instead (spans made from the same
+    /// model's events), in this encoding.
+    pub otlp: Option<OtlpEncoding>,
     pub seed: u64,
 }
 
@@ -548,12 +554,16 @@ pub async fn run_async(opts: Options) -> anyhow::Result<Report> {
         bail!("--batch and --connections must be at least 1");
     }
     let (authority, base) = crate::loadgen_tenants::split_url(&opts.url)?;
-    let path = if opts.batch == 1 {
+    let path = if opts.otlp.is_some() {
+        format!("{base}/v1/traces")
+    } else if opts.batch == 1 {
         format!("{base}/api/v1/ingestion/events")
     } else {
         format!("{base}/api/v1/ingestion/events/batch")
     };
-    let content_type = if opts.ndjson && opts.batch > 1 {
+    let content_type = if let Some(enc) = opts.otlp {
+        enc.content_type()
+    } else if opts.ndjson && opts.batch > 1 {
         "application/x-ndjson"
     } else {
         "application/json"
@@ -572,7 +582,13 @@ pub async fn run_async(opts: Options) -> anyhow::Result<Report> {
             .map(|i| {
                 // Body i covers a slice `i / pool` of the way back.
                 let at = Micros(now.0 - backfill / pool_size as i64 * i as i64);
-                Bytes::from(model.body(&mut rng, opts.batch, at, opts.ndjson))
+                match opts.otlp {
+                    Some(enc) => {
+                        let events = model.body(&mut rng, opts.batch.max(2), at, false);
+                        Bytes::from(otlp::body(&events, &mut rng, enc))
+                    }
+                    None => Bytes::from(model.body(&mut rng, opts.batch, at, opts.ndjson)),
+                }
             })
             .collect(),
     );
@@ -597,6 +613,7 @@ pub async fn run_async(opts: Options) -> anyhow::Result<Report> {
         let (keys, cdf) = (keys.clone(), cdf.clone());
         let batch = opts.batch as u64;
         let rng = Rng::new(opts.seed ^ (c as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let otlp = opts.otlp;
         tasks.push(tokio::spawn(async move {
             connection(
                 c,
@@ -604,7 +621,7 @@ pub async fn run_async(opts: Options) -> anyhow::Result<Report> {
                 authority,
                 path,
                 Tenants { keys, cdf, rng },
-                content_type,
+                (content_type, otlp),
                 batch,
                 interval,
                 deadline,
@@ -678,7 +695,7 @@ async fn connection(
     authority: String,
     path: String,
     mut tenants: Tenants,
-    content_type: &'static str,
+    (content_type, otlp): (&'static str, Option<OtlpEncoding>),
     batch: u64,
     interval: Option<Duration>,
     deadline: Instant,
@@ -762,7 +779,11 @@ async fn connection(
                 stats
                     .latencies_us
                     .push(took.as_micros().min(u128::from(u32::MAX)) as u32);
-                let a = if batch == 1 {
+                let a = if let Some(enc) = otlp {
+                    let (a, r) = otlp::accepted(batch.max(2), &body, enc);
+                    stats.rejected += r;
+                    a
+                } else if batch == 1 {
                     1
                 } else {
                     let (a, r) = counts(&body);

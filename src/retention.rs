@@ -79,16 +79,12 @@ pub fn prune_audit(state: &AppState, now: Micros) -> usize {
     }
 }
 
-/// Sweeps every `interval` until `stop` fires.
-pub async fn run(
-    state: Arc<AppState>,
-    interval: Duration,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
+/// Sweeps every `interval` until `stop` fires (a service, see `services`).
+pub async fn run(state: Arc<AppState>, interval: Duration, mut stop: crate::services::Stop) {
     loop {
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
-            _ = stop.changed() => return,
+            () = stop.stopped() => return,
         }
         let s = state.clone();
         let work = move || {

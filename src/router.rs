@@ -27,6 +27,7 @@
 //! | GET, PUT | `/api/v1/dashboard/config` | user | `dashboard_config::{get,put}` |
 //! | POST | `/api/v1/ingestion/events` | key `ingest` | `ingest::handle_single` |
 //! | POST | `/api/v1/ingestion/events/batch` | key `ingest` | `ingest::handle_batch` |
+//! | POST | `/v1/traces` | key `ingest` | `otlp::handle_traces` |
 //! | GET | `/api/v1/ingestion/events/search` | user or key `read` | `read::search` |
 //! | GET | `/api/v1/ingestion/events/statistics` | user or key `read` | `read::statistics` |
 //! | GET | `/api/v1/ingestion/events/{id}` | user or key `read` | `read::search::get_event` |
@@ -268,6 +269,12 @@ async fn dispatch(state: Arc<AppState>, req: Request<Incoming>) -> Result<HttpRe
             allow(m, &["GET"])?;
             let p = state.authenticate(&req)?;
             crate::read::export(state, req, p).await
+        }
+        // ---- OpenTelemetry (`crate::otlp`).
+        ["v1", "traces"] => {
+            allow(m, &["POST"])?;
+            let p = state.authenticate(&req)?;
+            crate::otlp::handle_traces(state, req, p).await
         }
         // ---- End of the ingestion and reading routes.
         _ => Err(not_found()),

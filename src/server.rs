@@ -4,9 +4,12 @@
 //! head, idleness, write progress), request time limits, and graceful
 //! shutdown.
 //!
-//! Shutdown order: stop accepting, let in-flight requests finish (up to
-//! `server.shutdown_grace`), then close the store so everything
-//! acknowledged is on disk.
+//! Background work is not here: `services` owns it; `run` only starts it
+//! with the server and stops it before the store closes.
+//!
+//! Shutdown order: stop accepting, stop the background services, let
+//! in-flight requests finish (up to `server.shutdown_grace`), then close
+//! the store so everything acknowledged is on disk.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -112,12 +115,7 @@ impl Server {
         {
             tracing::warn!(error = %e, "cannot record the server address in the data dir");
         }
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let retention = tokio::spawn(crate::retention::run(
-            state.clone(),
-            state.config.storage.retention_interval,
-            stop_rx,
-        ));
+        let services = crate::services::Services::start(&state);
 
         tokio::pin!(shutdown);
         loop {
@@ -218,8 +216,7 @@ impl Server {
             });
         }
         drop(listener);
-        let _ = stop_tx.send(true);
-        let _ = retention.await;
+        services.stop().await;
         tracing::info!("shutting down: draining in-flight requests");
         tokio::select! {
             () = graceful.shutdown() => tracing::info!("all connections closed"),
@@ -266,14 +263,17 @@ async fn watchdog(
 
 /// One request with the time limit applied to producing its head (body
 /// reading included, so a slow uploader cannot hold a request forever).
+/// A request that has begun appending events answers the append's outcome
+/// instead (see `http::deadline`).
 async fn serve_one(
     state: Arc<AppState>,
     req: Request<Incoming>,
     timeout: std::time::Duration,
 ) -> Response<ResponseBody> {
-    match tokio::time::timeout(timeout, crate::router::handle(state, req)).await {
-        Ok(resp) => resp,
-        Err(_) => timed_out(),
+    match crate::http::deadline::run_with_deadline(timeout, crate::router::handle(state, req)).await
+    {
+        Some(resp) => resp,
+        None => timed_out(),
     }
 }
 

@@ -467,6 +467,7 @@ async fn overload_answers_503_and_loses_nothing_acked() {
     // Every request was either stored whole or refused whole.
     assert_eq!(acked + overloaded * 200, 32 * 200);
     eprintln!("32 concurrent batches, queue depth 1: {overloaded} answered 503");
+    assert!(overloaded > 0, "the overload path was never taken");
     assert_eq!(s.count_events(&t.read_key).await, Some(acked));
     s.stop().await;
 }
@@ -596,5 +597,272 @@ async fn concurrent_single_events_get_distinct_ids() {
         .map(|e| e["id"].as_str().expect("id").to_owned())
         .collect();
     assert_eq!(stored, ids);
+    s.stop().await;
+}
+
+/// One tenant's stalled chunked uploads hold only the bytes they sent, and
+/// at most that tenant's budget: another tenant's ingest is never 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_uploads_of_one_tenant_do_not_refuse_another() {
+    use tokio::io::AsyncWriteExt;
+    const GLOBAL: usize = 8 << 20;
+    const TENANT: usize = 2 << 20;
+    const STALLED: usize = 100;
+    const CHUNK: usize = 64 << 10;
+    let s = TestServer::start_with(|c| {
+        c.ingest.inflight_bytes = GLOBAL;
+        c.ingest.tenant_inflight_bytes = TENANT;
+    })
+    .await;
+    let slow = s.tenant("slow").await;
+    let other = s.tenant("other").await;
+
+    // 100 uploads that send one 64 KiB chunk each and then stall: 6.4 MiB
+    // offered, more than the slow tenant's 2 MiB budget.
+    let mut sockets = Vec::new();
+    let chunk = format!("{CHUNK:x}\r\n{}\r\n", "[".repeat(CHUNK));
+    for _ in 0..STALLED {
+        let mut sock = tokio::net::TcpStream::connect(s.addr)
+            .await
+            .expect("connect");
+        let head = format!(
+            "POST /api/v1/ingestion/events/batch HTTP/1.1\r\nhost: x\r\nx-api-key: {}\r\n\
+             content-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n",
+            slow.ingest_key
+        );
+        sock.write_all(head.as_bytes()).await.expect("head");
+        sock.write_all(chunk.as_bytes()).await.expect("chunk");
+        sockets.push(sock);
+    }
+    // Wait (bounded) until the slow tenant holds its whole budget.
+    let state = s.state().clone();
+    let mut held = 0;
+    for _ in 0..200 {
+        held = GLOBAL - state.ingest.budget_available_bytes();
+        if held >= TENANT {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(held, TENANT, "the slow tenant holds exactly its budget");
+
+    let body = json!((0..100).map(event).collect::<Vec<_>>()).to_string();
+    for _ in 0..20 {
+        let r = s
+            .req(
+                "POST",
+                "/api/v1/ingestion/events/batch",
+                &key_headers(&other.ingest_key, "application/json"),
+                body.clone(),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(s.count_events(&other.read_key).await, Some(2000));
+    drop(sockets);
+    s.stop().await;
+}
+
+/// A request deadline never answers 503 for events that were stored: with
+/// a deadline shorter than decoding and appending a large batch, every
+/// batch is either refused before its append (503, nothing stored) or
+/// answered 200, and the store holds exactly what was acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_never_refuses_stored_events() {
+    let s = TestServer::start_with(|c| {
+        c.server.request_timeout = std::time::Duration::from_millis(100);
+    })
+    .await;
+    let t = s.tenant("hasty").await;
+    let small = json!((0..10).map(event).collect::<Vec<_>>()).to_string();
+    let large = json!((0..4000).map(event).collect::<Vec<_>>()).to_string();
+    let mut tasks = Vec::new();
+    for n in 0..32 {
+        let addr = s.addr;
+        let key = t.ingest_key.clone();
+        let body = if n % 2 == 0 {
+            small.clone()
+        } else {
+            large.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            common::request(
+                addr,
+                "POST",
+                "/api/v1/ingestion/events/batch",
+                &[("x-api-key", &key), ("content-type", "application/json")],
+                body.into(),
+            )
+            .await
+        }));
+    }
+    let (mut acked, mut refused) = (0u64, 0u64);
+    for task in tasks {
+        let r = task.await.expect("task");
+        match r.status {
+            200 => acked += r.json()["accepted"].as_u64().expect("accepted"),
+            503 => refused += 1,
+            other => panic!("unexpected {other}: {}", r.text()),
+        }
+    }
+    eprintln!("deadline 100 ms: {acked} events acknowledged, {refused} batches refused");
+    assert!(acked > 0, "no batch reached its append");
+    // Nothing refused was stored, nothing acknowledged was lost. The count
+    // query has the same short deadline: retried until it answers.
+    let mut stored = None;
+    for _ in 0..50 {
+        let r = s
+            .req(
+                "POST",
+                "/api/v1/query",
+                &[
+                    ("x-api-key", &t.read_key),
+                    ("content-type", "application/json"),
+                ],
+                json!({"aggregations": [{"op": "count", "as": "n"}]}).to_string(),
+            )
+            .await;
+        if r.status == 200 {
+            stored = Some(r.json()["rows"][0][0].as_u64().unwrap_or(0));
+            break;
+        }
+    }
+    assert_eq!(stored, Some(acked));
+    s.stop().await;
+}
+
+/// Holds the first acknowledged batch in its observer until released: an
+/// append that outlasts the request deadline after it has begun.
+struct HoldFirstAck {
+    release: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+}
+
+impl pulsestream::app::IngestObserver for HoldFirstAck {
+    fn on_ack(
+        &self,
+        _tenant: &pulsestream_storage::TenantId,
+        _events: &[pulsestream_storage::Event],
+        _ack: &pulsestream_storage::Ack,
+    ) {
+        let rx = self.release.lock().ok().and_then(|mut r| r.take());
+        if let Some(rx) = rx {
+            let _ = rx.recv();
+        }
+    }
+}
+
+/// Once its append has begun, a request past its deadline answers the
+/// append's outcome (200), not 503: the events are stored, and a 503 would
+/// make the agent send them twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn append_outlasting_the_deadline_answers_its_outcome() {
+    const DEADLINE: std::time::Duration = std::time::Duration::from_millis(200);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let hold = std::sync::Arc::new(HoldFirstAck {
+        release: std::sync::Mutex::new(Some(rx)),
+    });
+    let s = TestServer::start_with_state(
+        |c| c.server.request_timeout = DEADLINE,
+        |st| st.ingest_observers.push(hold),
+    )
+    .await;
+    let t = s.tenant("held").await;
+    let body = json!((0..50).map(event).collect::<Vec<_>>()).to_string();
+    let addr = s.addr;
+    let key = t.ingest_key.clone();
+    let req = tokio::spawn(async move {
+        common::request(
+            addr,
+            "POST",
+            "/api/v1/ingestion/events/batch",
+            &[("x-api-key", &key), ("content-type", "application/json")],
+            body.into(),
+        )
+        .await
+    });
+    // Past the deadline while the batch is held in its commit.
+    tokio::time::sleep(DEADLINE * 3).await;
+    assert!(!req.is_finished(), "answered before the held commit ended");
+    tx.send(()).expect("release");
+    let r = req.await.expect("task");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["accepted"], 50);
+    assert_eq!(s.count_events(&t.read_key).await, Some(50));
+    s.stop().await;
+}
+
+/// Records the LSN of every acknowledged batch, per tenant, in call order.
+#[derive(Default)]
+struct RecordAcks {
+    seen: std::sync::Mutex<Vec<(String, u64, usize)>>,
+}
+
+impl pulsestream::app::IngestObserver for RecordAcks {
+    fn on_ack(
+        &self,
+        tenant: &pulsestream_storage::TenantId,
+        events: &[pulsestream_storage::Event],
+        ack: &pulsestream_storage::Ack,
+    ) {
+        if let Ok(mut s) = self.seen.lock() {
+            s.push((tenant.as_str().to_owned(), ack.lsn.0, events.len()));
+        }
+    }
+}
+
+/// Observers see every acknowledged batch once, after it is durable, in
+/// each tenant's ack order, with concurrent batches and single events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observers_see_each_tenants_batches_in_ack_order() {
+    let rec = std::sync::Arc::new(RecordAcks::default());
+    let obs = rec.clone();
+    let s = TestServer::start_with_state(|_| {}, |st| st.ingest_observers.push(obs)).await;
+    let a = s.tenant("order-a").await;
+    let b = s.tenant("order-b").await;
+    let body = json!((0..20).map(event).collect::<Vec<_>>()).to_string();
+    let mut tasks = Vec::new();
+    for n in 0..48 {
+        let addr = s.addr;
+        let key = if n % 2 == 0 {
+            a.ingest_key.clone()
+        } else {
+            b.ingest_key.clone()
+        };
+        let (path, body) = if n % 3 == 0 {
+            ("/api/v1/ingestion/events", event(n).to_string())
+        } else {
+            ("/api/v1/ingestion/events/batch", body.clone())
+        };
+        tasks.push(tokio::spawn(async move {
+            common::request(
+                addr,
+                "POST",
+                path,
+                &[("x-api-key", &key), ("content-type", "application/json")],
+                body.into(),
+            )
+            .await
+        }));
+    }
+    let mut acked = 0usize;
+    for t in tasks {
+        let r = t.await.expect("task");
+        assert!(r.status == 200 || r.status == 202, "{}", r.text());
+        acked += r.json()["accepted"].as_u64().expect("accepted") as usize;
+    }
+    let seen = rec.seen.lock().expect("lock").clone();
+    assert_eq!(seen.iter().map(|x| x.2).sum::<usize>(), acked);
+    for tenant in [&a.id, &b.id] {
+        let lsns: Vec<u64> = seen
+            .iter()
+            .filter(|x| &x.0 == tenant)
+            .map(|x| x.1)
+            .collect();
+        assert!(!lsns.is_empty());
+        assert!(
+            lsns.windows(2).all(|w| w[0] < w[1]),
+            "out of order: {lsns:?}"
+        );
+    }
     s.stop().await;
 }

@@ -22,6 +22,7 @@ async fn reported_acks_match_stored_events() {
         batch,
         connections: 2,
         ndjson: true,
+        otlp: None,
         seed: 3,
     };
     let batches = run_async(opts(50, 0)).await.expect("batches");
@@ -60,6 +61,7 @@ fn refuses_bad_options() {
         batch: 10,
         connections: 1,
         ndjson: true,
+        otlp: None,
         seed: 1,
     };
     assert!(pulsestream::loadgen::run(bad.clone()).is_err());
@@ -90,6 +92,7 @@ async fn many_tenants_with_a_skewed_mix_and_a_day_of_backfill() {
         batch: 20,
         connections: 2,
         ndjson: true,
+        otlp: None,
         seed: 5,
     })
     .await

@@ -43,7 +43,8 @@ pub struct LoadgenArgs {
     /// Concurrent connections.
     #[arg(long, alias = "connections", default_value_t = 8)]
     pub concurrency: usize,
-    /// Send NDJSON (default) or a JSON array/object.
+    /// Send NDJSON (default), a JSON array (`json`), or OTLP traces to
+    /// /v1/traces (`otlp-protobuf`, `otlp-json`; one SERVER span per event).
     #[arg(long, default_value = "ndjson")]
     pub format: String,
     /// Random seed for reproducible traffic.
@@ -53,6 +54,13 @@ pub struct LoadgenArgs {
 
 /// Runs the generator (`crate::loadgen`) and prints its report.
 pub fn run(args: LoadgenArgs) -> ExitCode {
+    if !["ndjson", "json", "otlp-protobuf", "otlp-json"].contains(&args.format.as_str()) {
+        eprintln!(
+            "error: --format must be ndjson, json, otlp-protobuf or otlp-json, not {}",
+            args.format
+        );
+        return ExitCode::from(2);
+    }
     match options(args).and_then(crate::loadgen::run) {
         Ok(report) => {
             println!("{report}");
@@ -126,6 +134,11 @@ fn options(args: LoadgenArgs) -> anyhow::Result<crate::loadgen::Options> {
         batch: args.batch,
         connections: args.concurrency,
         ndjson: args.format != "json",
+        otlp: match args.format.as_str() {
+            "otlp-protobuf" => Some(crate::loadgen::OtlpEncoding::Protobuf),
+            "otlp-json" => Some(crate::loadgen::OtlpEncoding::Json),
+            _ => None,
+        },
         seed: args.seed,
     })
 }

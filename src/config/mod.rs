@@ -167,6 +167,12 @@ pub struct IngestConfig {
     pub max_future: Duration,
     /// Batches waiting for the store at most; beyond it ingest answers 503.
     pub queue_depth: usize,
+    /// Bytes of ingest request bodies (raw and decompressed) in flight at
+    /// once across all tenants; beyond it ingest answers 503.
+    pub inflight_bytes: usize,
+    /// The same per tenant (at most `inflight_bytes`): one tenant's slow
+    /// uploads leave the rest of the global budget to the others.
+    pub tenant_inflight_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -267,6 +273,19 @@ impl Default for AuthConfig {
     }
 }
 
+/// Default global in-flight budget: 64 MiB of bodies. Parsed events cost
+/// about twice their JSON size, so ingest buffers stay near 200 MiB at worst,
+/// inside the 512 MiB RSS target next to the store's active segments.
+const DEFAULT_INFLIGHT_BYTES: usize = 64 << 20;
+
+/// Default per-tenant in-flight budget: 32 MiB, one full-size request (16 MiB
+/// raw plus 16 MiB decompressed) or dozens of typical ones, and half of the
+/// global budget, so one tenant leaves the other half to everybody else.
+const DEFAULT_TENANT_INFLIGHT_BYTES: usize = 32 << 20;
+
+/// The smallest in-flight budget that makes sense: one typical batch.
+const MIN_INFLIGHT_BYTES: usize = 1 << 20;
+
 impl Default for IngestConfig {
     fn default() -> Self {
         IngestConfig {
@@ -278,6 +297,8 @@ impl Default for IngestConfig {
             max_batch_events: 100_000,
             max_future: Duration::from_secs(3600),
             queue_depth: 256,
+            inflight_bytes: DEFAULT_INFLIGHT_BYTES,
+            tenant_inflight_bytes: DEFAULT_TENANT_INFLIGHT_BYTES,
         }
     }
 }
@@ -502,6 +523,22 @@ impl Config {
                 "ingest.max_batch_events/queue_depth",
                 o,
                 "must be at least 1",
+            ));
+        }
+        if self.ingest.inflight_bytes < MIN_INFLIGHT_BYTES {
+            return Err(invalid(
+                "ingest.inflight_bytes",
+                o,
+                "must be at least 1048576 (1 MiB)",
+            ));
+        }
+        if self.ingest.tenant_inflight_bytes < MIN_INFLIGHT_BYTES
+            || self.ingest.tenant_inflight_bytes > self.ingest.inflight_bytes
+        {
+            return Err(invalid(
+                "ingest.tenant_inflight_bytes",
+                o,
+                "must be at least 1048576 (1 MiB) and at most ingest.inflight_bytes",
             ));
         }
         if self.limits.default_retention_days == 0 {

@@ -43,6 +43,22 @@ where
     B: hyper::body::Body<Data = Bytes>,
     B::Error: std::fmt::Display,
 {
+    read_body_charged(req, limit, |_| Ok(())).await
+}
+
+/// `read_body_limited`, calling `charge` with the size of each piece of the
+/// body as it arrives and before it is kept, so a caller can account for
+/// memory that is really held (a stalled upload holds only what it sent).
+/// An error from `charge` ends the read with that error.
+pub async fn read_body_charged<B>(
+    req: Request<B>,
+    limit: usize,
+    mut charge: impl FnMut(usize) -> Result<(), ApiError>,
+) -> Result<Bytes, ApiError>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: std::fmt::Display,
+{
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -54,19 +70,21 @@ where
     {
         return Err(too_large(body, limit).await);
     }
-    // Pre-size from the declared length (already bounded by `limit`) so a
-    // large upload is copied once.
-    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0) as usize);
+    let mut buf = BytesMut::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| ApiError::bad_request(format!("cannot read body: {e}")))?;
         if let Ok(data) = frame.into_data() {
             if buf.len() + data.len() > limit {
                 return Err(too_large(body, limit).await);
             }
-            if buf.is_empty() && declared.is_none() {
-                // A single-frame body needs no copy.
-                buf.reserve(data.len());
+            charge(data.len())?;
+            if buf.is_empty() && declared == Some(data.len() as u64) {
+                // The whole body in one piece: keep it without a copy.
+                buf = BytesMut::from(data);
+                continue;
             }
+            // Grows with what arrived, never from the declared length alone:
+            // a client that declares 16 MiB and then stalls holds what it sent.
             buf.extend_from_slice(&data);
         }
     }
@@ -139,6 +157,22 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.status, hyper::StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[tokio::test]
+    async fn charge_sees_every_byte_and_can_refuse() {
+        let mut seen = 0;
+        let b = read_body_charged(req(b"hello", None), 100, |n| {
+            seen += n;
+            Ok(())
+        })
+        .await
+        .expect("ok");
+        assert_eq!((b.len(), seen), (5, 5));
+        let e = read_body_charged(req(b"hello", None), 100, |_| Err(ApiError::overloaded(1)))
+            .await
+            .unwrap_err();
+        assert_eq!(e.status, hyper::StatusCode::SERVICE_UNAVAILABLE);
     }
 
     #[tokio::test]

@@ -7,12 +7,13 @@
 //! `auth`) and never touches the store.
 
 mod body;
+pub mod deadline;
 mod error;
 pub mod log;
 mod query;
 mod response;
 
-pub use body::{read_body_limited, read_json};
+pub use body::{read_body_charged, read_body_limited, read_json};
 pub use error::{ApiError, FieldError};
 pub use query::{parse_query, query_value};
 pub use response::{empty, full, json, text, with_header};

@@ -1,14 +1,10 @@
-//! Ingestion: the two ingest endpoints, from request bytes to a durable
-//! acknowledgement. `decode` reads bodies, `validate` types events,
-//! `ratelimit` applies the tenant's limits, `backpressure` bounds the bytes
-//! in flight, `coalesce` joins concurrent single events into one append,
-//! `handlers` joins them to the store and the observers.
+//! Ingestion transports of the JSON API: the two ingest endpoints, from
+//! request bytes to events handed to `pipeline::Ingestor`. `decode` reads
+//! bodies, `validate` types events, `handlers` joins them to the pipeline
+//! (which owns limits, the append, the observers and the ids).
 
-pub mod backpressure;
-pub mod coalesce;
 pub mod decode;
 pub mod handlers;
-pub mod ratelimit;
 pub mod validate;
 
-pub use handlers::{IngestState, handle_batch, handle_single};
+pub use handlers::{handle_batch, handle_single};

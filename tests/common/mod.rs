@@ -75,9 +75,32 @@ impl TestServer {
 
     /// A server on an existing data dir (restarts). The caller keeps the dir alive.
     pub async fn start_in(data_dir: &Path, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        Self::start_in_with_state(data_dir, tweak, |_| {}).await
+    }
+
+    /// Like `start_with`, with the state adjusted before it is shared
+    /// (e.g. to register ingest observers).
+    pub async fn start_with_state(
+        tweak: impl FnOnce(&mut Config),
+        tweak_state: impl FnOnce(&mut AppState),
+    ) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().to_owned();
+        let mut s = Self::start_in_with_state(&path, tweak, tweak_state).await;
+        s.dir = Some(dir);
+        s
+    }
+
+    async fn start_in_with_state(
+        data_dir: &Path,
+        tweak: impl FnOnce(&mut Config),
+        tweak_state: impl FnOnce(&mut AppState),
+    ) -> TestServer {
         let mut config = test_config(data_dir);
         tweak(&mut config);
-        let state = Arc::new(AppState::open(config).expect("open app state"));
+        let mut state = AppState::open(config).expect("open app state");
+        tweak_state(&mut state);
+        let state = Arc::new(state);
         let server = pulsestream::server::Server::bind(state.clone())
             .await
             .expect("bind");

@@ -114,18 +114,13 @@ fn flush(state: &AppState, tenant: &TenantId, queue: &Mutex<Queue>) {
             let waiters: Vec<Waiter> = q.waiters.drain(..n).collect();
             (events, waiters)
         };
-        match state.store.append(tenant, &events) {
-            Ok(ack) => {
-                state.notify_ack(tenant, &events, &ack);
-                for (i, (w, e)) in waiters.into_iter().zip(&events).enumerate() {
-                    let _ = w.send(Ok(EventId {
-                        timestamp: e.timestamp,
-                        seq: ack.first_seq + i as u64,
-                    }));
+        match super::commit(state, tenant, &events) {
+            Ok(ids) => {
+                for (w, id) in waiters.into_iter().zip(ids) {
+                    let _ = w.send(Ok(id));
                 }
             }
-            Err(e) => {
-                let err = ApiError::from(e);
+            Err(err) => {
                 for w in waiters {
                     let _ = w.send(Err(err.clone()));
                 }
