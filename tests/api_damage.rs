@@ -101,8 +101,11 @@ async fn damaged(at: impl Fn(u64) -> u64) -> (tempfile::TempDir, TestServer, Tes
     let dir = s.stop().await.expect("owned dir");
     let files = segment_files(dir.path());
     assert!(!files.is_empty());
-    let len = std::fs::metadata(&files[0]).expect("meta").len();
-    flip(&files[0], at(len));
+    // The newest partition's segment: the events may straddle an hour, and
+    // a search for the newest events must meet the damage.
+    let newest = files.last().expect("a segment");
+    let len = std::fs::metadata(newest).expect("meta").len();
+    flip(newest, at(len));
     let s = TestServer::start_in(dir.path(), |_| {}).await;
     (dir, s, t)
 }
