@@ -101,12 +101,14 @@ where
 const ANSWER_MARGIN: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// `limits.query_timeout`, but never past the request timeout minus the
-/// answer margin.
+/// answer margin. A request timeout too short for the full margin (only
+/// tests set one) keeps three quarters of itself for the query, so queries
+/// still run there.
 fn query_deadline(config: &crate::config::Config) -> std::time::Duration {
-    let cap = config
-        .server
-        .request_timeout
-        .saturating_sub(ANSWER_MARGIN + DEADLINE_GRACE)
+    let request = config.server.request_timeout;
+    let margin = (ANSWER_MARGIN + DEADLINE_GRACE).min(request / 4);
+    let cap = request
+        .saturating_sub(margin)
         .max(std::time::Duration::from_millis(1));
     config.limits.query_timeout.min(cap)
 }
@@ -258,6 +260,6 @@ mod tests {
         c.limits.query_timeout = Duration::from_secs(2);
         assert_eq!(query_deadline(&c), Duration::from_secs(2));
         c.server.request_timeout = Duration::from_millis(100);
-        assert_eq!(query_deadline(&c), Duration::from_millis(1));
+        assert_eq!(query_deadline(&c), Duration::from_millis(75));
     }
 }
