@@ -5,8 +5,10 @@
 //! dispatcher) → `handlers` (own endpoints) and the ingestion/reading
 //! modules; `app` (shared state, authentication); `auth` (principals,
 //! passwords, tokens, keys); `meta` (redb metadata); `http` (errors,
-//! bodies, responses); `config`; `metrics`; `cli`.
+//! bodies, responses); `alerting` (rolling windows, rules, alerts,
+//! notifications); `config`; `metrics`; `cli`.
 
+pub mod alerting;
 pub mod app;
 pub mod auth;
 pub mod cli;

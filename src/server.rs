@@ -84,6 +84,7 @@ impl Server {
         {
             tracing::warn!(error = %e, "cannot record the server address in the data dir");
         }
+        let alerting = crate::alerting::start(state.alerting.clone()).await;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let retention = tokio::spawn(crate::retention::run(
             state.clone(),
@@ -135,6 +136,7 @@ impl Server {
         drop(listener);
         let _ = stop_tx.send(true);
         let _ = retention.await;
+        alerting.shutdown().await;
         tracing::info!("shutting down: draining in-flight requests");
         tokio::select! {
             () = graceful.shutdown() => tracing::info!("all connections closed"),
