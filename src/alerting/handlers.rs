@@ -505,13 +505,19 @@ fn parse_time(v: &Value, field: &str, now: i64) -> Result<Option<i64>, FieldErro
             .and_then(|ms| ms.checked_mul(1000))
             .map(Some)
             .ok_or_else(|| FieldError::new(field, "must be epoch milliseconds or RFC 3339")),
-        Value::String(s) => {
-            crate::read::timeparse::parse_range_bound(s, pulsestream_storage::Micros(now))
+        Value::String(s) => match s.trim().strip_prefix("now+") {
+            Some(d) => crate::read::timeparse::parse_duration(d)
+                .map(|d| Some(now.saturating_add(d)))
+                .ok_or_else(|| FieldError::new(field, "must be now+<duration>, e.g. now+2h")),
+            None => crate::read::timeparse::parse_range_bound(s, pulsestream_storage::Micros(now))
                 .map(|t| Some(t.0))
                 .map_err(|_| {
-                    FieldError::new(field, "must be RFC 3339, epoch milliseconds or now-/now")
-                })
-        }
+                    FieldError::new(
+                        field,
+                        "must be RFC 3339, epoch milliseconds, now, now-<duration> or now+<duration>",
+                    )
+                }),
+        },
         _ => Err(FieldError::new(field, "must be a time")),
     }
 }
@@ -533,7 +539,7 @@ pub async fn list_silences(
             .collect(),
         None => Vec::new(),
     };
-    items.sort_by(|a, b| b.0.cmp(&a.0));
+    items.sort_by_key(|x| std::cmp::Reverse(x.0));
     let (page, next) = offset_page(
         items.into_iter().map(|x| x.1).collect(),
         cursor.as_deref(),

@@ -103,7 +103,7 @@ pub async fn real_time(
                 .map(|(k, r)| (r.summary(end, window, Needs::default()).count, k, r))
                 .filter(|(n, _, _)| *n > 0)
                 .collect();
-            ranked.sort_by(|x, y| y.0.cmp(&x.0));
+            ranked.sort_by_key(|x| std::cmp::Reverse(x.0));
             for (n, key, ring) in ranked.into_iter().take(limit) {
                 let by_sec: std::collections::HashMap<i64, &Bucket> =
                     ring.seconds(end, window).map(|(s, b)| (*s, b)).collect();

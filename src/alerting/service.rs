@@ -141,7 +141,7 @@ fn window_loop(a: &Alerting, rx: &Receiver<Msg>) {
         }
         if Instant::now() >= next_tick {
             ticks += 1;
-            tick(a, ticks % MEMORY_EVERY_TICKS == 0);
+            tick(a, ticks.is_multiple_of(MEMORY_EVERY_TICKS));
             next_tick += TICK;
             if next_tick < Instant::now() {
                 // Fell behind (a slow pass): do not try to catch up in a burst.

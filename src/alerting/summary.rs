@@ -50,7 +50,7 @@ pub async fn alerts_summary(state: Arc<AppState>, p: Principal) -> Result<HttpRe
                 recent.push((h.at, al, h.state, h.by.clone()));
             }
         }
-        recent.sort_by(|x, y| y.0.cmp(&x.0));
+        recent.sort_by_key(|x| std::cmp::Reverse(x.0));
         recent.truncate(RECENT);
         let recent: Vec<_> = recent
             .into_iter()

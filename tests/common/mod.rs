@@ -11,6 +11,8 @@
 //! every helper.
 #![allow(dead_code)]
 
+pub mod sink;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
