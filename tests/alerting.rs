@@ -574,3 +574,42 @@ async fn ack_to_webhook_latency_is_well_under_a_second() {
     assert!(p99 <= Duration::from_secs(1), "max {p99:?}");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_channels_deliver_firing_and_resolved_over_smtp() {
+    let smtp = common::smtp_sink::SmtpSink::start().await;
+    let port = smtp.port;
+    let s = TestServer::start_with(move |c| {
+        c.smtp.host = Some("127.0.0.1".into());
+        c.smtp.port = port;
+        c.smtp.tls = "none".into();
+        c.smtp.from = "alerts@pulsestream.test".into();
+    })
+    .await;
+    let t = s.tenant("mail").await;
+    let (st, _, ch) = s
+        .post(
+            "/api/v1/alerting/channels",
+            Some(&t.token),
+            &json!({"name": "oncall", "type": "email", "config": {"to": ["oncall@mail.test"]}}),
+        )
+        .await;
+    assert_eq!(st.as_u16(), 201, "{ch}");
+    let ch = ch["id"].as_str().expect("id").to_owned();
+    error_rule(&s, &t, &ch, "2s").await;
+    ingest(&s, &t, burst("/api/v1/pay")).await;
+    let mails = smtp.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].rcpt, ["oncall@mail.test"]);
+    assert!(
+        mails[0]
+            .data
+            .contains("Subject: [FIRING] Checkout 5xx (endpoint=/api/v1/pay)"),
+        "{}",
+        mails[0].data
+    );
+    let mails = smtp.wait_for(2, Duration::from_secs(8)).await;
+    assert_eq!(mails.len(), 2);
+    assert!(mails[1].data.contains("[RESOLVED]"), "{}", mails[1].data);
+    s.stop().await;
+}

@@ -106,6 +106,8 @@ pub struct Alerting {
     pub settings: Settings,
     pub metrics: AlertMetrics,
     pub http: notify::http::HttpClient,
+    /// `None` without an `[smtp]` host: email channels then fail (logged).
+    pub email: Option<notify::email::Mailer>,
     tenants: RwLock<HashMap<String, Arc<Mutex<TenantState>>>>,
     tx: Sender<Msg>,
     rx: Mutex<Option<Receiver<Msg>>>,
@@ -125,11 +127,15 @@ impl Alerting {
         let (tx, rx) = crossbeam::channel::bounded(QUEUE_BATCHES);
         let (notify_tx, notify_rx) = tokio::sync::mpsc::unbounded_channel();
         let settings = Settings::from_config(config);
+        let http = notify::http::client(settings.send_timeout)
+            .map_err(|e| anyhow::anyhow!("cannot set up the notification HTTP client: {e}"))?;
+        let email = notify::email::Mailer::from_config(&config.smtp)?;
         let a = Arc::new(Alerting {
             clock,
             store,
             persist,
-            http: notify::http::client(settings.send_timeout),
+            http,
+            email,
             settings,
             metrics: AlertMetrics::default(),
             tenants: RwLock::new(HashMap::new()),

@@ -59,6 +59,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub log: LogConfig,
     pub alerting: AlertingConfig,
+    pub smtp: SmtpConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -181,6 +182,38 @@ pub struct AlertingConfig {
     /// Time limit of one outbound notification request.
     #[serde(deserialize_with = "de_duration")]
     pub send_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// SMTP relay for email channels; unset disables email delivery.
+    pub host: Option<String>,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// Sender address of notification emails.
+    pub from: String,
+    /// `starttls` (default), `tls` (implicit TLS, usually port 465) or
+    /// `none` (plain text; only for a relay on a trusted network).
+    pub tls: String,
+    /// Time limit of one email delivery.
+    #[serde(deserialize_with = "de_duration")]
+    pub timeout: Duration,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: None,
+            port: 587,
+            username: None,
+            password: None,
+            from: "PulseStream <pulsestream@localhost>".to_owned(),
+            tls: "starttls".to_owned(),
+            timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 impl Default for AlertingConfig {
@@ -455,6 +488,15 @@ impl Config {
             && !crate::alerting::rules::is_http_url(u)
         {
             return Err(invalid("alerting.public_url", o, "must be an http(s) URL"));
+        }
+        if !matches!(self.smtp.tls.as_str(), "starttls" | "tls" | "none") {
+            return Err(invalid("smtp.tls", o, "must be starttls, tls or none"));
+        }
+        if self.smtp.port == 0 || self.smtp.timeout.is_zero() {
+            return Err(invalid("smtp.port/timeout", o, "must be greater than zero"));
+        }
+        if self.smtp.username.is_some() != self.smtp.password.is_some() {
+            return Err(invalid("smtp.username/password", o, "set both or neither"));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(invalid("log.level", o, "not a valid log filter"));

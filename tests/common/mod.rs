@@ -12,6 +12,7 @@
 #![allow(dead_code)]
 
 pub mod sink;
+pub mod smtp_sink;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

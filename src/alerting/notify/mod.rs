@@ -7,6 +7,7 @@
 //! updated in the database after each attempt and removed once it succeeds
 //! or runs out of attempts, so a restart retries exactly what is left.
 
+pub mod email;
 pub mod hmac;
 pub mod http;
 pub mod slack;
@@ -28,6 +29,9 @@ use super::persist;
 pub const MAX_CONCURRENT_SENDS: usize = 64;
 /// Longest wait between two attempts of one delivery.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Bytes of an endpoint's error answer kept in the delivery log.
+const ERROR_BODY_BYTES: usize = 200;
 
 pub const SIGNATURE_HEADER: HeaderName = HeaderName::from_static("x-pulsestream-signature");
 pub const DELIVERY_HEADER: HeaderName = HeaderName::from_static("x-pulsestream-delivery");
@@ -72,6 +76,20 @@ pub async fn send_once(
             let body = serde_json::to_vec(&slack::message(payload)).unwrap_or_default();
             http::post(&a.http, url, &[], body, timeout).await
         }
+        "email" => {
+            let r = match &a.email {
+                Some(m) => m.send(&channel.config, payload).await,
+                None => {
+                    Err("email needs the [smtp] section of the configuration (smtp.host)".into())
+                }
+            };
+            return AttemptResult {
+                ok: r.is_ok(),
+                http_status: None,
+                error: r.err(),
+                duration: started.elapsed(),
+            };
+        }
         other => Err(format!("channel type {other} cannot be delivered")),
     };
     let duration = started.elapsed();
@@ -88,7 +106,7 @@ pub async fn send_once(
             error: Some(format!(
                 "endpoint answered {}: {}",
                 r.status,
-                String::from_utf8_lossy(&r.body[..r.body.len().min(200)])
+                String::from_utf8_lossy(&r.body[..r.body.len().min(ERROR_BODY_BYTES)])
             )),
             duration,
         },
