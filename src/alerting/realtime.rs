@@ -10,7 +10,10 @@ use pulsestream_storage::Micros;
 use serde_json::{Value, json};
 
 use super::engine::{RT_ALL, RT_ENDPOINT, RT_SERVICE};
-use super::window::{Bucket, FINE_SECS, Needs, sec_of};
+use std::collections::HashMap;
+
+use super::engine::TenantState;
+use super::window::{Bucket, FINE_SECS, GroupKey, Needs, Ring, sec_of};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::http::{ApiError, HttpResponse, json, parse_query, query_value};
@@ -85,43 +88,11 @@ pub async fn real_time(
         },
     };
     let a = &state.alerting;
-    let now = a.clock.now();
-    // The current second is still filling: the series ends at the last
-    // complete one.
-    let end = sec_of(now) - 1;
-    let needs = Needs {
-        latency_sketch: true,
-        users: false,
+    let end = sec_of(a.clock.now()) - 1;
+    let series = match a.existing_tenant(scope.as_str()) {
+        Some(t) => render_series(&t.lock(), spec, field, end, window, limit),
+        None => Vec::new(),
     };
-    let mut series: Vec<(u64, Value)> = Vec::new();
-    if let Some(t) = a.existing_tenant(scope.as_str()) {
-        let t = t.lock();
-        if let Some(s) = t.specs.get(spec) {
-            let mut ranked: Vec<(u64, &Vec<Option<String>>, &super::window::Ring)> = s
-                .series
-                .iter()
-                .map(|(k, r)| (r.summary(end, window, Needs::default()).count, k, r))
-                .filter(|(n, _, _)| *n > 0)
-                .collect();
-            ranked.sort_by_key(|x| std::cmp::Reverse(x.0));
-            for (n, key, ring) in ranked.into_iter().take(limit) {
-                let by_sec: std::collections::HashMap<i64, &Bucket> =
-                    ring.seconds(end, window).map(|(s, b)| (*s, b)).collect();
-                let points: Vec<Value> = ((end - window + 1)..=end)
-                    .map(|s| point(s, by_sec.get(&s).copied()))
-                    .collect();
-                let group = match field {
-                    Some(f) => json!({ f: key.first().cloned().flatten() }),
-                    None => json!({}),
-                };
-                series.push((
-                    n,
-                    json!({"group": group, "totals": totals(&ring.summary(end, window, needs), window),
-                           "points": points}),
-                ));
-            }
-        }
-    }
     Ok(json(
         StatusCode::OK,
         &json!({
@@ -130,7 +101,50 @@ pub async fn real_time(
             "group_by": if field.is_some() { json!(group_by) } else { Value::Null },
             "from": rfc3339((end - window + 1) * Micros::SECOND),
             "to": rfc3339((end + 1) * Micros::SECOND),
-            "series": series.into_iter().map(|x| x.1).collect::<Vec<_>>(),
+            "series": series,
         }),
     ))
+}
+
+/// The busiest `limit` series of `spec` as per-second points over
+/// `(end − window, end]` (`end` is the last complete second).
+pub fn render_series(
+    t: &TenantState,
+    spec: &str,
+    field: Option<&str>,
+    end: i64,
+    window: i64,
+    limit: usize,
+) -> Vec<Value> {
+    let Some(s) = t.specs.get(spec) else {
+        return Vec::new();
+    };
+    let needs = Needs {
+        latency_sketch: true,
+        users: false,
+    };
+    let mut ranked: Vec<(u64, &GroupKey, &Ring)> = s
+        .series
+        .iter()
+        .map(|(k, r)| (r.summary(end, window, Needs::default()).count, k, r))
+        .filter(|(n, _, _)| *n > 0)
+        .collect();
+    ranked.sort_by_key(|x| std::cmp::Reverse(x.0));
+    ranked
+        .into_iter()
+        .take(limit)
+        .map(|(_, key, ring)| {
+            let by_sec: HashMap<i64, &Bucket> =
+                ring.seconds(end, window).map(|(s, b)| (*s, b)).collect();
+            let points: Vec<Value> = ((end - window + 1)..=end)
+                .map(|s| point(s, by_sec.get(&s).copied()))
+                .collect();
+            let group = match field {
+                Some(f) => json!({ f: key.first().cloned().flatten() }),
+                None => json!({}),
+            };
+            json!({"group": group, "totals": totals(&ring.summary(end, window, needs), window),
+                   "points": points})
+        })
+        .collect()
 }

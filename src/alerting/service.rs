@@ -37,6 +37,10 @@ const MAX_REBUILD_EVENTS: usize = 5_000_000;
 const MAX_BASELINE_GROUPS: usize = 10_000;
 /// How often the window memory figure is recomputed (it walks every bucket).
 const MEMORY_EVERY_TICKS: u64 = 10;
+/// Delivery log entries are kept this long (the audit trail of who was told
+/// what), and pruned hourly.
+const LOG_RETENTION_SECS: i64 = 30 * 86_400;
+const PRUNE_EVERY_TICKS: u64 = 3600;
 
 /// Stops the background work of alerting.
 pub struct AlertingHandle {
@@ -80,9 +84,12 @@ pub async fn start(a: Arc<Alerting>) -> AlertingHandle {
     let started = Instant::now();
     let rebuilt = {
         let a = a.clone();
-        tokio::task::spawn_blocking(move || rebuild(&a))
-            .await
-            .unwrap_or(0)
+        tokio::task::spawn_blocking(move || {
+            prune_log(&a);
+            rebuild(&a)
+        })
+        .await
+        .unwrap_or(0)
     };
     tracing::info!(
         events = rebuilt,
@@ -142,12 +149,24 @@ fn window_loop(a: &Alerting, rx: &Receiver<Msg>) {
         if Instant::now() >= next_tick {
             ticks += 1;
             tick(a, ticks.is_multiple_of(MEMORY_EVERY_TICKS));
+            if ticks.is_multiple_of(PRUNE_EVERY_TICKS) {
+                prune_log(a);
+            }
             next_tick += TICK;
             if next_tick < Instant::now() {
                 // Fell behind (a slow pass): do not try to catch up in a burst.
                 next_tick = Instant::now() + TICK;
             }
         }
+    }
+}
+
+fn prune_log(a: &Alerting) {
+    let cutoff = a.clock.now().0 - LOG_RETENTION_SECS * Micros::SECOND;
+    match a.persist.prune_log(cutoff) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(entries = n, "pruned old delivery log entries"),
+        Err(e) => tracing::warn!(error = %e, "cannot prune the delivery log"),
     }
 }
 
