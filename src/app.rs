@@ -74,6 +74,9 @@ pub struct AppState {
     /// The one ingest pipeline: budgets, rate limits, coalescing, the
     /// append, the observers and the ids (see `pipeline`).
     pub ingest: crate::pipeline::Ingestor,
+    /// Rules, alerts, rolling windows and notifications (also registered
+    /// as an ingest observer).
+    pub alerting: Arc<crate::alerting::Alerting>,
 }
 
 impl AppState {
@@ -88,17 +91,26 @@ impl AppState {
             format!("opening the store in {}", config.storage.data_dir.display())
         })?;
         let ingest = crate::pipeline::Ingestor::new(&config);
+        let alerting = crate::alerting::Alerting::open(
+            store.clone(),
+            meta.clone(),
+            &config,
+            Arc::new(crate::alerting::clock::SystemClock),
+        )
+        .context("loading alerting state")?;
+        let ingest_observers: Vec<Arc<dyn IngestObserver>> = vec![alerting.clone()];
         Ok(AppState {
             config,
             store,
             meta,
             metrics: Arc::new(Metrics::new()),
             started_at: Instant::now(),
-            ingest_observers: Vec::new(),
+            ingest_observers,
             jwt,
             passwords,
             dummy_password_hash,
             ingest,
+            alerting,
         })
     }
 

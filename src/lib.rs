@@ -7,8 +7,10 @@
 //! append, observers, ids); `services` (background work with one
 //! lifecycle); `app` (shared state, authentication); `auth` (principals,
 //! passwords, tokens, keys); `meta` (redb metadata); `http` (errors,
-//! bodies, responses); `config`; `metrics`; `cli`.
+//! bodies, responses); `alerting` (rolling windows, rules, alerts,
+//! notifications); `config`; `metrics`; `cli`.
 
+pub mod alerting;
 pub mod app;
 pub mod auth;
 pub mod cli;

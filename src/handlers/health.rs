@@ -39,9 +39,11 @@ pub fn health(state: &AppState) -> HttpResponse {
 /// Prometheus text exposition format 0.0.4.
 pub fn metrics(state: &AppState) -> HttpResponse {
     let stats = state.store.stats();
+    let mut out = state.metrics.render(&stats);
+    state.alerting.render_metrics(&mut out);
     text(
         StatusCode::OK,
         "text/plain; version=0.0.4; charset=utf-8",
-        state.metrics.render(&stats),
+        out,
     )
 }
