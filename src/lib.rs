@@ -21,3 +21,4 @@ pub mod read;
 pub mod retention;
 pub mod router;
 pub mod server;
+pub mod ui;
