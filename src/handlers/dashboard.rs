@@ -37,8 +37,8 @@ use crate::read::timeparse::{format_rfc3339_millis, parse_duration};
 /// The overview's window when none is asked for (contract: `window=1h`).
 const DEFAULT_WINDOW: &str = "1h";
 
-/// Longest overview window: 31 days keeps the throughput series at the
-/// coarsest step (1 day) short, and no tenant's default retention is longer.
+/// Longest overview window: 31 days keeps the throughput series short at
+/// a 12-hour step, and no tenant's default retention is longer.
 const MAX_WINDOW_MICROS: i64 = 31 * 86_400 * MICROS_PER_SEC;
 
 /// Most buckets in the throughput series: enough for a smooth chart, few
@@ -48,7 +48,7 @@ const MAX_SERIES_BUCKETS: i64 = 120;
 /// Series steps, finest first; the first one giving at most
 /// `MAX_SERIES_BUCKETS` buckets is used. None is finer than a minute so
 /// sealed data is always answered from the per-minute rollups.
-const SERIES_STEPS_SECS: [i64; 7] = [60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86_400];
+const SERIES_STEPS_SECS: [i64; 8] = [60, 300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86_400];
 
 /// "Events per second now" is the rate over this trailing span: one
 /// second is too noisy for a headline number, a minute is steady.
@@ -489,7 +489,7 @@ mod tests {
         assert_eq!(series_step_secs(6 * h), 300);
         assert_eq!(series_step_secs(24 * h), 900);
         assert_eq!(series_step_secs(7 * 24 * h), 3 * 3600);
-        assert_eq!(series_step_secs(MAX_WINDOW_MICROS), 6 * 3600);
+        assert_eq!(series_step_secs(MAX_WINDOW_MICROS), 12 * 3600);
     }
 
     #[test]
