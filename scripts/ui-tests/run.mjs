@@ -93,7 +93,10 @@ page.on("console", (m) => {
   pageErrors.push(t);
 });
 
-async function shot(name) { await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true }); }
+async function shot(name) {
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+}
 async function noErrorStates() {
   const errs = await page.locator(".state.error").allTextContents();
   assert(errs.length === 0, `error states on the page: ${errs.join(" | ")}`);

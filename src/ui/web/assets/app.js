@@ -55,10 +55,11 @@ function pageName() {
   return p === "" ? "overview" : p;
 }
 
-function setLiveState(state, text) {
+function setLiveState(state, text, detail) {
   const el = document.getElementById("live-state");
   el.dataset.state = state;
   el.textContent = text;
+  el.title = detail;
 }
 
 async function setupTenantPicker() {
@@ -99,7 +100,9 @@ async function mount() {
         return;
       }
     }
-    document.getElementById("who").textContent = session.profile.email + (isPlatformAdmin() ? " (platform admin)" : ` (${session.profile.role})`);
+    const who = document.getElementById("who");
+    who.textContent = session.profile.email;
+    who.title = `${session.profile.email}: ${isPlatformAdmin() ? "platform administrator" : session.profile.role}`;
     if (!live) { live = new Live(setLiveState); live.start(); }
     if (seq === mountSeq && !document.getElementById("tenant-select").options.length) await setupTenantPicker();
   }

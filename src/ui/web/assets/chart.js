@@ -23,13 +23,20 @@ function niceMax(v) {
   return 10 * p;
 }
 
+function integerStep(v) {
+  if (!(v > 1)) return 1;
+  const p = 10 ** Math.floor(Math.log10(v));
+  for (const m of [1, 2, 5, 10]) if (m * p >= v) return m * p;
+  return 10 * p;
+}
+
 function timeLabel(ms, spanMs) {
   const d = new Date(ms);
   if (spanMs > 2 * 86400e3) return d.toLocaleDateString(undefined, { month: "short", day: "numeric" }) + " " + d.toLocaleTimeString(undefined, { hour: "2-digit", hour12: false });
   return d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", hour12: false });
 }
 
-// data: {times: [ms], series: [{name, values: [number|null], color?}], yFormat?}
+// data: {times: [ms], series: [{name, values: [number|null], color?}], yFormat?, integer?}
 export function lineChart(box, data) {
   const legend = h("div", { class: "legend" }, data.series.map((sr, i) =>
     h("span", {}, h("i", { style: `background:${sr.color || PALETTE[i % PALETTE.length]}` }), sr.name)));
@@ -55,7 +62,9 @@ function drawLine(plot, data) {
   const t1 = times[n - 1] === t0 ? t0 + 1 : times[n - 1];
   let max = 0;
   for (const sr of data.series) for (const v of sr.values) if (v > max) max = v;
-  max = niceMax(max);
+  // Counts get whole-number ticks (1, 2, 5 × 10^k per step), other values
+  // a nice maximum.
+  max = data.integer ? integerStep(max / Y_TICKS) * Y_TICKS : niceMax(max);
   const pw = W - M.left - M.right;
   const ph = H - M.top - M.bottom;
   const x = (t) => M.left + ((t - t0) / (t1 - t0)) * pw;
@@ -77,19 +86,23 @@ function drawLine(plot, data) {
   }
   data.series.forEach((sr, si) => {
     const color = sr.color || PALETTE[si % PALETTE.length];
-    let d = "";
-    let pen = false;
+    // Contiguous runs of known values; a null is a gap, not a zero.
+    const runs = [];
+    let run = null;
     sr.values.forEach((v, i) => {
-      if (v === null || v === undefined) { pen = false; return; }
-      d += `${pen ? "L" : "M"}${x(times[i]).toFixed(1)},${y(v).toFixed(1)}`;
-      pen = true;
+      if (v === null || v === undefined) { run = null; return; }
+      if (!run) { run = []; runs.push(run); }
+      run.push([x(times[i]), y(v)]);
     });
-    if (data.series.length === 1 && d) {
-      const area = `${d}L${x(times[n - 1]).toFixed(1)},${y(0)}L${x(times[0]).toFixed(1)},${y(0)}Z`;
-      svg.append(s("path", { d: area, fill: color, "fill-opacity": 0.12, stroke: "none" }));
+    for (const pts of runs) {
+      const d = pts.map(([px, py], i) => `${i ? "L" : "M"}${px.toFixed(1)},${py.toFixed(1)}`).join("");
+      if (data.series.length === 1) {
+        const area = `${d}L${pts[pts.length - 1][0].toFixed(1)},${y(0)}L${pts[0][0].toFixed(1)},${y(0)}Z`;
+        svg.append(s("path", { d: area, fill: color, "fill-opacity": 0.12, stroke: "none" }));
+      }
+      svg.append(s("path", { d, fill: "none", stroke: color, "stroke-width": 1.8, "stroke-linejoin": "round" }));
+      if (pts.length === 1) svg.append(s("circle", { cx: pts[0][0], cy: pts[0][1], r: 2.5, fill: color }));
     }
-    svg.append(s("path", { d, fill: "none", stroke: color, "stroke-width": 1.8, "stroke-linejoin": "round" }));
-    if (n === 1 && sr.values[0] != null) svg.append(s("circle", { cx: x(times[0]), cy: y(sr.values[0]), r: 3, fill: color }));
   });
 
   const hover = s("line", { class: "hover-line", y1: M.top, y2: M.top + ph, visibility: "hidden" });

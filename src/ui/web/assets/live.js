@@ -42,9 +42,9 @@ export class Live {
     if (this.ws) this.ws.close();
   }
 
-  setState(state, text) {
+  setState(state, text, detail) {
     this.state = state;
-    this.onState(state, text);
+    this.onState(state, text, detail || text);
   }
 
   // Pages tell us when a read failed for want of a server, so the pill
@@ -57,8 +57,8 @@ export class Live {
 
   describePolling() {
     if (this.unreachable) this.setState("offline", "server unreachable · retrying");
-    else if (this.everOpen) this.setState("reconnecting", `disconnected · reconnecting (polling every ${POLL_MS / 1000} s)`);
-    else this.setState("polling", `live updates: polling every ${POLL_MS / 1000} s`);
+    else if (this.everOpen) this.setState("reconnecting", "disconnected · reconnecting", `The live connection dropped; reconnecting with backoff, polling every ${POLL_MS / 1000} s meanwhile.`);
+    else this.setState("polling", "live updates: polling", `This server offers no live stream; the pages re-read their data every ${POLL_MS / 1000} s.`);
   }
 
   onTick(fn) { this.ticks.add(fn); return () => this.ticks.delete(fn); }
@@ -98,7 +98,7 @@ export class Live {
       this.everOpen = true;
       this.attempt = 0;
       this.lastFrame = Date.now();
-      this.setState("live", "live");
+      this.setState("live", "live", "Live: the server pushes new events and metrics.");
       this.sendSubscribe();
       clearInterval(this.beatTimer);
       this.beatTimer = setInterval(() => {

@@ -76,7 +76,7 @@ export function render(ctx) {
       const a = h("div", {});
       const b = h("div", {});
       replace(box, h("div", { class: "grid two" }, a, b));
-      lineChart(a, { times, series: [{ name: "requests", values: rows.map((x) => x.requests) }], yFormat: fmtNum });
+      lineChart(a, { times, series: [{ name: "requests", values: rows.map((x) => x.requests) }], yFormat: fmtNum, integer: true });
       lineChart(b, { times, series: [{ name: "avg latency", values: rows.map((x) => x.avg), color: "var(--c3)" }, { name: "p95 latency", values: rows.map((x) => x.p95), color: "var(--c4)" }], yFormat: fmtMs });
     } catch (e) {
       replace(box, errorView(e));

@@ -100,7 +100,7 @@ export function render(ctx) {
       const rows = rowsOf(a);
       const times = rows.map((x) => Date.parse(x.bucket));
       lineChart(traffic, { times, series: [{ name: "requests", values: rows.map((x) => x.requests) },
-        { name: "errors", values: rows.map((x) => Math.round(x.requests * (x.error_rate || 0))), color: "var(--c2)" }], yFormat: fmtNum });
+        { name: "errors", values: rows.map((x) => Math.round(x.requests * (x.error_rate || 0))), color: "var(--c2)" }], yFormat: fmtNum, integer: true });
       lineChart(lat, { times, series: ["p50", "p95", "p99"].map((k, i) => ({ name: k, values: rows.map((x) => x[k]), color: ["var(--c3)", "var(--c4)", "var(--c2)"][i] })), yFormat: fmtMs });
       const byClass = new Map();
       for (const x of rowsOf(b)) {
@@ -111,7 +111,7 @@ export function render(ctx) {
       const colors = { "1xx": "var(--c5)", "2xx": "var(--c3)", "3xx": "var(--c6)", "4xx": "var(--c4)", "5xx": "var(--c2)" };
       const buckets = [...new Set(rowsOf(b).map((x) => x.bucket))].sort();
       if (!byClass.size) replace(codes, empty("No status codes recorded."));
-      else lineChart(codes, { times: buckets.map((x) => Date.parse(x)), series: [...byClass.keys()].sort().map((c) => ({ name: c, color: colors[c], values: buckets.map((x) => byClass.get(c).get(x) || 0) })), yFormat: fmtNum });
+      else lineChart(codes, { times: buckets.map((x) => Date.parse(x)), series: [...byClass.keys()].sort().map((c) => ({ name: c, color: colors[c], values: buckets.map((x) => byClass.get(c).get(x) || 0) })), yFormat: fmtNum, integer: true });
     } catch (e) {
       replace(traffic, errorView(e));
     }
