@@ -93,6 +93,16 @@ page.on("console", (m) => {
   pageErrors.push(t);
 });
 
+// Bytes on the wire (compressed bodies) of the document and the assets
+// a page loaded, from the browser's own resource timing.
+async function assetBytes(p) {
+  return p.evaluate(() => {
+    const entries = [...performance.getEntriesByType("navigation"), ...performance.getEntriesByType("resource")]
+      .filter((e) => !new URL(e.name).pathname.startsWith("/api/"));
+    return { bytes: entries.reduce((a, e) => a + e.encodedBodySize, 0), requests: entries.length };
+  });
+}
+
 async function shot(name) {
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
@@ -103,14 +113,11 @@ async function noErrorStates() {
 }
 
 await test("first load: login page with the first-run hint, under 1 s, assets within budget", async () => {
-  let bytes = 0;
-  const onResp = async (r) => { try { const h = await r.allHeaders(); bytes += Number(h["content-length"] || (await r.body()).length); } catch { /* ignore */ } };
-  page.on("response", onResp);
   const t0 = Date.now();
   await page.goto(BASE + "/", { waitUntil: "load" });
   await page.locator("form button[type=submit]").waitFor();
   const ms = Date.now() - t0;
-  page.off("response", onResp);
+  const { bytes } = await assetBytes(page);
   assert(new URL(page.url()).pathname === "/login", `redirected to /login, got ${page.url()}`);
   const hint = await page.locator(".hint").textContent();
   assert(hint.includes("initial-admin-password") && hint.includes("admin@localhost"), `hint: ${hint}`);
@@ -134,6 +141,30 @@ await test("log in", async () => {
   await page.waitForURL("**/overview");
   await page.locator("#who").filter({ hasText: OWNER.email }).waitFor();
   assert(await page.locator("#tenant-pick").isHidden(), "no tenant switcher for a tenant user");
+});
+
+await test("first load of the overview (every asset, cold cache) under 1 s, without layout shifts", async () => {
+  // A new context has an empty HTTP cache; it gets the logged-in session only.
+  const cold = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: "en-US", timezoneId: "UTC", storageState: await context.storageState() });
+  const fresh = await cold.newPage();
+  await fresh.addInitScript(() => {
+    window.__cls = 0;
+    new PerformanceObserver((l) => { for (const e of l.getEntries()) if (!e.hadRecentInput) window.__cls += e.value; })
+      .observe({ type: "layout-shift", buffered: true });
+  });
+  const t0 = Date.now();
+  await fresh.goto(BASE + "/overview");
+  await fresh.locator('[data-kpi="Events"]').filter({ hasText: /\d/ }).waitFor();
+  await fresh.locator("svg.chart").nth(2).waitFor();
+  const ms = Date.now() - t0;
+  await fresh.waitForTimeout(300); // let late layout shifts arrive
+  const cls = await fresh.evaluate(() => window.__cls);
+  const { bytes, requests } = await assetBytes(fresh);
+  console.log(`     overview with data and charts: ${ms} ms; ${requests} asset requests, ${bytes} bytes; cumulative layout shift ${cls.toFixed(4)}`);
+  await cold.close();
+  assert(ms < 1000, `took ${ms} ms`);
+  assert(bytes <= 500 * 1024, `${bytes} bytes`);
+  assert(cls < 0.1, `layout shift ${cls}`);
 });
 
 await test("overview numbers equal the API's", async () => {

@@ -9,9 +9,9 @@ export const title = "Overview";
 
 export function render(ctx) {
   const kpis = h("div", { class: "grid kpis" });
-  const through = h("div", {}, loading());
-  const errors = h("div", {}, loading());
-  const latency = h("div", {}, loading());
+  const through = h("div", { class: "chart-slot" }, loading());
+  const errors = h("div", { class: "chart-slot" }, loading());
+  const latency = h("div", { class: "chart-slot" }, loading());
   const classes = h("div", { style: "min-height:60px" }, loading());
   const top = h("div", {}, loading());
   const alerts = h("div", {}, loading());
