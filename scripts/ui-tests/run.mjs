@@ -211,6 +211,47 @@ await test("a live event appears in the tail within 2 s", async () => {
   await shot("tail");
 });
 
+await test("WebSocket when offered: token in the URL, subscribe, pushed events in the tail, reconnect after a drop", async () => {
+  // This server has no WebSocket hub yet; the browser's socket is answered
+  // by a stand-in speaking the contract's protocol (section 6).
+  const ws = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: "en-US", timezoneId: "UTC", storageState: await context.storageState() });
+  const sockets = [];
+  const received = [];
+  await ws.routeWebSocket(/\/api\/v1\/dashboard\/ws/, (sock) => {
+    sockets.push(sock);
+    sock.onMessage((m) => {
+      const msg = JSON.parse(String(m));
+      received.push({ url: sock.url(), msg });
+      if (msg.type === "subscribe") sock.send(JSON.stringify({ type: "subscribed", channels: msg.channels }));
+    });
+    sock.send(JSON.stringify({ type: "welcome", tenant: reg.tenant.id, server_time: new Date().toISOString() }));
+  });
+  const p = await ws.newPage();
+  await p.goto(BASE + "/tail");
+  await p.locator("#live-state[data-state=live]").waitFor();
+  await p.locator("[data-page=tail] tbody tr").first().waitFor();
+  const deadline = Date.now() + STEP_TIMEOUT_MS;
+  while (!received.some((r) => r.msg.type === "subscribe" && r.msg.channels.includes("events")) && Date.now() < deadline) await p.waitForTimeout(50);
+  const sub = received.find((r) => r.msg.type === "subscribe" && r.msg.channels.includes("events"));
+  assert(sub, `subscribe with events: ${JSON.stringify(received.map((r) => r.msg))}`);
+  assert(/[?&]token=[^&]+/.test(sub.url), `token in the URL: ${sub.url}`);
+  const pushed = { id: "ffffffffffffffffffffffff", timestamp: new Date().toISOString(), event_type: "api_call", service: "checkout", endpoint: "/pushed", method: "GET", status_code: 201, latency_ms: 3, user_id: "u-pushed-over-ws" };
+  sockets[sockets.length - 1].send(JSON.stringify({ type: "events", events: [pushed] }));
+  await p.getByText("u-pushed-over-ws").waitFor({ timeout: 2_000 });
+  await p.fill("#f-service", "checkout");
+  await p.click("text=Apply");
+  const deadline2 = Date.now() + STEP_TIMEOUT_MS;
+  while (!received.some((r) => r.msg.type === "subscribe" && r.msg.filter && r.msg.filter.service === "checkout") && Date.now() < deadline2) await p.waitForTimeout(50);
+  assert(received.some((r) => r.msg.type === "subscribe" && r.msg.filter && r.msg.filter.service === "checkout"), "the tail's filter is sent with subscribe");
+  const before = sockets.length;
+  await sockets[sockets.length - 1].close();
+  await p.locator("#live-state[data-state=reconnecting]").waitFor();
+  await p.locator("#live-state[data-state=live]").waitFor({ timeout: 5_000 });
+  assert(sockets.length === before + 1, `reconnected once: ${sockets.length - before}`);
+  await p.screenshot({ path: `${SHOTS}/tail-websocket.png` });
+  await ws.close();
+});
+
 await test("tail filters", async () => {
   await page.fill("#f-status_code", "5xx");
   await page.click("text=Apply");
