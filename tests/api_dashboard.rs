@@ -247,6 +247,9 @@ async fn events_stream_is_the_newest_events_with_filters() {
         )
         .await;
     assert_eq!(r["events"], found["events"]);
+    for k in ["from", "to", "server_time"] {
+        assert!(r[k].as_str().is_some_and(|t| t.ends_with('Z')), "{k}: {r}");
+    }
     let ids: Vec<&str> = evs.iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first");
 

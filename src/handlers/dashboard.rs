@@ -32,7 +32,7 @@ use crate::read::filters;
 use crate::read::query::{run_query, value_json};
 use crate::read::render::write_event_json;
 use crate::read::search::{param_errors, run_search};
-use crate::read::timeparse::{format_rfc3339_millis, parse_duration};
+use crate::read::timeparse::{format_rfc3339_millis, parse_duration, write_rfc3339_millis};
 
 /// The overview's window when none is asked for (contract: `window=1h`).
 const DEFAULT_WINDOW: &str = "1h";
@@ -466,15 +466,25 @@ pub async fn events_stream(
         },
     )
     .await?;
-    Ok(http::json(
-        StatusCode::OK,
-        &json!({
-            "events": events_json(&result.events)?,
-            "from": format_rfc3339_millis(range.from),
-            "to": format_rfc3339_millis(range.to),
-            "server_time": format_rfc3339_millis(now),
-        }),
-    ))
+    // Written out directly, as search does: up to a thousand events should
+    // not go through a JSON tree.
+    let mut out = String::with_capacity(128 + result.events.len() * 400);
+    out.push_str("{\"events\":[");
+    for (i, ev) in result.events.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_event_json(&mut out, ev);
+    }
+    for (key, t) in [("from", range.from), ("to", range.to), ("server_time", now)] {
+        out.push_str(if key == "from" { "],\"" } else { ",\"" });
+        out.push_str(key);
+        out.push_str("\":\"");
+        write_rfc3339_millis(&mut out, t);
+        out.push('"');
+    }
+    out.push('}');
+    Ok(http::text(StatusCode::OK, "application/json", out))
 }
 
 #[cfg(test)]
