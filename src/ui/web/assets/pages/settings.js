@@ -8,6 +8,8 @@ export const title = "Settings";
 export const needsTenant = false;
 
 const ROLES = ["viewer", "admin", "owner"];
+// 0 means "no limit" for the rate and the quota, "same as the rate" for the burst.
+const LIMITS_NOTE = "0 means no limit (for the burst: the same as the rate).";
 const LIMIT_FIELDS = [
   ["retention_days", "Retention (days)"], ["rate_limit_eps", "Rate limit (events/s)"],
   ["rate_limit_burst", "Burst"], ["quota_events_per_day", "Daily quota (events)"],
@@ -148,6 +150,7 @@ export function render(ctx) {
         catch (err) { replace(msg, h("div", { class: "notice error" }, errorText(err))); }
       } },
       h("div", { class: "row" }, field("Name", name, "t-name"), LIMIT_FIELDS.map(([k, label]) => field(label, inputs[k], `t-${k}`))),
+      h("p", { class: "muted", style: "font-size:12.5px" }, LIMITS_NOTE),
       msg,
       owner ? h("button", { type: "submit", style: "margin-top:10px" }, "Save") : h("p", { class: "muted" }, "Only owners change the tenant's settings.")));
   }
@@ -176,6 +179,7 @@ export function render(ctx) {
           return c;
         } },
       ], list) : empty("No tenants yet."),
+      list.length ? h("p", { class: "muted", style: "font-size:12.5px" }, `Limits are saved as soon as a field changes. ${LIMITS_NOTE}`) : null,
       h("form", { class: "section", onsubmit: async (e) => {
         e.preventDefault();
         const b = { tenant_name: name.value.trim(), owner_email: email.value.trim(), owner_password: password.value };
