@@ -181,16 +181,17 @@ fn events_json(events: &[pulsestream_storage::Event]) -> Result<Json, ApiError> 
     serde_json::from_str(&out).map_err(ApiError::internal)
 }
 
-/// Sums counts (column 1) by the key in column 0.
-fn counts_by_key(r: &QueryResult) -> BTreeMap<String, u64> {
+/// Sums the counts of an `(event_type, status_class, count)` result by one
+/// of its two group columns (null groups are left out).
+fn counts_by_key(r: &QueryResult, column: usize) -> BTreeMap<String, u64> {
     let mut m = BTreeMap::new();
     for row in &r.rows {
-        let key = match row.first() {
+        let key = match row.get(column) {
             Some(Value::Str(s)) => s.clone(),
             Some(Value::Int(i)) => i.to_string(),
             _ => continue,
         };
-        *m.entry(key).or_insert(0) += as_u64(row.get(1));
+        *m.entry(key).or_insert(0) += as_u64(row.get(2));
     }
     m
 }
@@ -241,10 +242,9 @@ pub async fn overview_data(
             agg(AggOp::Avg, Some(Field::LatencyMs), "avg"),
         ],
     );
-    let mut by_type = query(tenant, range, vec![agg(AggOp::Count, None, "count")]);
-    by_type.group_by = vec![Field::EventType];
-    let mut by_class = query(tenant, range, vec![agg(AggOp::Count, None, "count")]);
-    by_class.group_by = vec![Field::StatusClass];
+    // One grouped count gives both breakdowns (types × 6 classes rows).
+    let mut groups = query(tenant, range, vec![agg(AggOp::Count, None, "count")]);
+    groups.group_by = vec![Field::EventType, Field::StatusClass];
 
     let step = series_step_secs(window);
     let mut series = query(
@@ -293,37 +293,29 @@ pub async fn overview_data(
         cursor: None,
     };
 
-    let (totals, by_type, by_class, series, top, recent_count, recent) = tokio::join!(
+    let (totals, groups, series, top, recent_count, recent) = tokio::join!(
         run_query(state, totals),
-        run_query(state, by_type),
-        run_query(state, by_class),
+        run_query(state, groups),
         run_query(state, series),
         run_query(state, top),
         run_query(state, recent_count),
         run_search(state, recent),
     );
-    let (totals, by_type, by_class, series, top, recent_count, recent) = (
-        totals?,
-        by_type?,
-        by_class?,
-        series?,
-        top?,
-        recent_count?,
-        recent?,
-    );
+    let (totals, groups, series, top, recent_count, recent) =
+        (totals?, groups?, series?, top?, recent_count?, recent?);
 
     let t = totals.rows.first();
     let at = |i: usize| t.and_then(|r| r.get(i));
     let events = as_u64(at(0));
     let error_rate = if events == 0 { 0.0 } else { as_f64(at(1)) };
-    let types = counts_by_key(&by_type);
+    let types = counts_by_key(&groups, 0);
     let type_count = |k: &str| types.get(k).copied().unwrap_or(0);
 
     let mut classes: Map<String, Json> = STATUS_CLASSES
         .iter()
         .map(|c| ((*c).to_owned(), Json::from(0)))
         .collect();
-    for (k, v) in counts_by_key(&by_class) {
+    for (k, v) in counts_by_key(&groups, 1) {
         classes.insert(k, Json::from(v));
     }
 
