@@ -215,6 +215,7 @@ await test("WebSocket when offered: token in the URL, subscribe, pushed events i
   // This server has no WebSocket hub yet; the browser's socket is answered
   // by a stand-in speaking the contract's protocol (section 6).
   const ws = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: "en-US", timezoneId: "UTC", storageState: await context.storageState() });
+  ws.setDefaultTimeout(STEP_TIMEOUT_MS);
   const sockets = [];
   const received = [];
   await ws.routeWebSocket(/\/api\/v1\/dashboard\/ws/, (sock) => {
@@ -320,6 +321,99 @@ await test("alerts page renders (or says alerting is unavailable)", async () => 
     await page.locator("[data-page=alerts] td", { hasText: "UI test: error rate" }).waitFor();
   }
   await shot("alerts");
+});
+
+await test("alerts page against the contract's alerting API (stand-in): acknowledge, rule editor with validation, send test, silence", async () => {
+  // The alerting API is built elsewhere; this stand-in answers with the
+  // contract's shapes (section 7) so the page's requests and rendering
+  // are checked now.
+  const now = new Date().toISOString();
+  const state = {
+    alerts: [{ id: "al_1", rule_id: "r_1", rule_name: "Checkout errors", state: "firing", severity: "critical", group: { endpoint: "/api/v1/cart" },
+      value: 0.21, threshold: 0.05, started_at: now, fired_at: now, acknowledged_at: null, acknowledged_by: null, resolved_at: null, silenced: false,
+      history: [{ state: "pending", at: now }, { state: "firing", at: now }] }],
+    rules: [], channels: [{ id: "ch_1", name: "ops", type: "webhook", config: { url: "http://hooks.invalid/ops" } }], silences: [],
+  };
+  const calls = [];
+  const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: "en-US", timezoneId: "UTC", storageState: await context.storageState() });
+  ctx.setDefaultTimeout(STEP_TIMEOUT_MS);
+  await ctx.route(/\/api\/v1\/alerting\//, async (route) => {
+    const req = route.request();
+    const path = new URL(req.url()).pathname;
+    const body = req.postData() ? JSON.parse(req.postData()) : null;
+    calls.push({ method: req.method(), path, body });
+    const json = (status, v) => route.fulfill({ status, contentType: "application/json", body: JSON.stringify(v) });
+    if (req.method() === "GET" && path === "/api/v1/alerting/alerts") return json(200, { alerts: state.alerts, next_cursor: null });
+    const act = path.match(/^\/api\/v1\/alerting\/alerts\/([^/]+)\/(acknowledge|resolve)$/);
+    if (act && req.method() === "POST") {
+      const a = state.alerts.find((x) => x.id === act[1]);
+      if (act[2] === "acknowledge") Object.assign(a, { state: "acknowledged", acknowledged_by: OWNER.email, acknowledged_at: new Date().toISOString() });
+      else Object.assign(a, { state: "resolved", resolved_at: new Date().toISOString() });
+      return json(200, a);
+    }
+    if (path === "/api/v1/alerting/rules" && req.method() === "GET") return json(200, { rules: state.rules, next_cursor: null });
+    if (path === "/api/v1/alerting/rules" && req.method() === "POST") {
+      if (body.condition.metric === "error_rate" && !(body.condition.threshold <= 1)) {
+        return json(400, { error: { code: "validation_failed", message: "the rule is not valid", details: [{ field: "condition.threshold", message: "an error rate is between 0 and 1" }] } });
+      }
+      const r = { id: `r_${state.rules.length + 2}`, ...body };
+      state.rules.push(r);
+      return json(201, r);
+    }
+    if (path === "/api/v1/alerting/channels" && req.method() === "GET") return json(200, { channels: state.channels, next_cursor: null });
+    if (path === "/api/v1/alerting/notifications/test") return json(200, { ok: true, status: "delivered", http_status: 200 });
+    if (path === "/api/v1/alerting/silences" && req.method() === "GET") return json(200, { silences: state.silences, next_cursor: null });
+    if (path === "/api/v1/alerting/silences" && req.method() === "POST") {
+      const x = { id: "si_1", created_by: OWNER.email, ...body };
+      state.silences.push(x);
+      return json(201, x);
+    }
+    return json(404, { error: { code: "not_found", message: "no such endpoint", details: [] } });
+  });
+  const p = await ctx.newPage();
+  await p.goto(BASE + "/alerts");
+  await p.locator("td", { hasText: "Checkout errors" }).waitFor();
+  await p.click("button:text('Acknowledge')");
+  await p.locator(".badge.acknowledged").waitFor();
+  assert(calls.some((c) => c.method === "POST" && c.path === "/api/v1/alerting/alerts/al_1/acknowledge"), "acknowledge was posted");
+  await p.locator("td", { hasText: OWNER.email }).waitFor();
+
+  await p.click("[role=tab]:text('Rules')");
+  await p.click("text=New rule");
+  await p.click("text=Create rule");
+  await p.getByText("is required").waitFor();
+  await p.fill("#r-name", "Checkout error rate");
+  await p.fill("#r-thr", "5");
+  await p.fill("#r-svc", "checkout");
+  await p.selectOption("#r-ch", "ch_1");
+  await p.click("text=Create rule");
+  await p.getByText("an error rate is between 0 and 1").waitFor();
+  await p.fill("#r-thr", "0.05");
+  await p.click("text=Create rule");
+  await p.locator("td", { hasText: "Checkout error rate" }).waitFor();
+  const posted = calls.filter((c) => c.method === "POST" && c.path === "/api/v1/alerting/rules").pop().body;
+  assert(posted.name === "Checkout error rate" && posted.severity === "warning" && posted.condition.metric === "error_rate" &&
+    posted.condition.op === ">" && posted.condition.threshold === 0.05 && posted.condition.window === "5m" &&
+    posted.condition.filter.service === "checkout" && posted.channels[0] === "ch_1" && posted.for === "1m", `rule body ${JSON.stringify(posted)}`);
+  await p.screenshot({ path: `${SHOTS}/alerts-rules.png`, fullPage: true });
+
+  await p.click("[role=tab]:text('Channels')");
+  await p.click("button:text('Send test')");
+  await p.getByText("Test to ops: delivered").waitFor();
+  assert(calls.some((c) => c.path === "/api/v1/alerting/notifications/test" && c.body.channel_id === "ch_1"), "test notification posted");
+
+  await p.click("[role=tab]:text('Silences')");
+  await p.fill("#s-name", "rule_id");
+  await p.fill("#s-value", "r_1");
+  await p.fill("#s-comment", "deploy");
+  await p.click("button[type=submit]:text-is('Silence')");
+  await p.locator("td", { hasText: "rule_id=r_1" }).waitFor();
+  const sil = calls.filter((c) => c.method === "POST" && c.path === "/api/v1/alerting/silences").pop().body;
+  assert(sil.matchers[0].name === "rule_id" && sil.matchers[0].value === "r_1" && Date.parse(sil.ends_at) > Date.parse(sil.starts_at), `silence ${JSON.stringify(sil)}`);
+  await p.click("[role=tab]:text('Active')");
+  await p.locator("td", { hasText: "Checkout errors" }).waitFor();
+  await p.screenshot({ path: `${SHOTS}/alerts-active.png`, fullPage: true });
+  await ctx.close();
 });
 
 let newKey = null;
