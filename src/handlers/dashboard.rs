@@ -261,25 +261,6 @@ pub async fn overview_data(
         desc: false,
     }];
 
-    let mut top = query(
-        tenant,
-        range,
-        vec![
-            agg(AggOp::Count, None, "requests"),
-            agg(AggOp::ErrorRate, None, "error_rate"),
-            agg(AggOp::P95, Some(Field::LatencyMs), "p95"),
-        ],
-    );
-    top.group_by = vec![Field::Endpoint];
-    top.filter = vec![Predicate::Exists(Field::Endpoint)];
-    top.order_by = vec![OrderBy {
-        column: "requests".into(),
-        desc: true,
-    }];
-    // Ties are common with little data; ask for more and sort fully below
-    // so the list does not depend on the engine's order among equals.
-    top.limit = TOP_ENDPOINTS * 10;
-
     let now_range = TimeRange {
         from: Micros(now.0.saturating_sub(NOW_SPAN_MICROS.min(window))),
         to: now,
@@ -293,16 +274,22 @@ pub async fn overview_data(
         cursor: None,
     };
 
-    let (totals, groups, series, top, recent_count, recent) = tokio::join!(
+    let (totals, groups, series, top_endpoints, recent_count, recent) = tokio::join!(
         run_query(state, totals),
         run_query(state, groups),
         run_query(state, series),
-        run_query(state, top),
+        top_endpoints(state, tenant, range),
         run_query(state, recent_count),
         run_search(state, recent),
     );
-    let (totals, groups, series, top, recent_count, recent) =
-        (totals?, groups?, series?, top?, recent_count?, recent?);
+    let (totals, groups, series, top_endpoints, recent_count, recent) = (
+        totals?,
+        groups?,
+        series?,
+        top_endpoints?,
+        recent_count?,
+        recent?,
+    );
 
     let t = totals.rows.first();
     let at = |i: usize| t.and_then(|r| r.get(i));
@@ -332,26 +319,6 @@ pub async fn overview_data(
                 "errors": errors_of(count, as_f64(r.get(2))),
                 "events_per_second": count as f64 / step_secs,
             })
-        })
-        .collect();
-
-    // Columns: endpoint, requests, error_rate, p95.
-    let mut top_rows: Vec<(String, u64, Json, Json)> = top
-        .rows
-        .iter()
-        .filter_map(|r| match r.first() {
-            Some(Value::Str(e)) => {
-                Some((e.clone(), as_u64(r.get(1)), cell(r.get(2)), cell(r.get(3))))
-            }
-            _ => None,
-        })
-        .collect();
-    top_rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    top_rows.truncate(TOP_ENDPOINTS);
-    let top_endpoints: Vec<Json> = top_rows
-        .into_iter()
-        .map(|(endpoint, requests, error_rate, p95)| {
-            json!({"endpoint": endpoint, "requests": requests, "error_rate": error_rate, "p95": p95})
         })
         .collect();
 
@@ -388,6 +355,74 @@ pub async fn overview_data(
         "recent_events": events_json(&recent.events)?,
         "health": health(state, tenant),
     }))
+}
+
+/// The busiest endpoints with their error rate and p95 latency. Counts are
+/// cheap; a latency sketch per endpoint is not, so the p95s are read in a
+/// second query for the chosen few only.
+async fn top_endpoints(
+    state: &Arc<AppState>,
+    tenant: &TenantId,
+    range: TimeRange,
+) -> Result<Vec<Json>, ApiError> {
+    let mut counts = query(
+        tenant,
+        range,
+        vec![
+            agg(AggOp::Count, None, "requests"),
+            agg(AggOp::ErrorRate, None, "error_rate"),
+        ],
+    );
+    counts.group_by = vec![Field::Endpoint];
+    counts.filter = vec![Predicate::Exists(Field::Endpoint)];
+    counts.order_by = vec![OrderBy {
+        column: "requests".into(),
+        desc: true,
+    }];
+    // Ties are common with little data; ask for more and sort fully below
+    // so the list does not depend on the engine's order among equals.
+    counts.limit = TOP_ENDPOINTS * 10;
+    let counts = run_query(state, counts).await?;
+    // Columns: endpoint, requests, error_rate.
+    let mut top: Vec<(String, u64, Json)> = counts
+        .rows
+        .iter()
+        .filter_map(|r| match r.first() {
+            Some(Value::Str(e)) => Some((e.clone(), as_u64(r.get(1)), cell(r.get(2)))),
+            _ => None,
+        })
+        .collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    top.truncate(TOP_ENDPOINTS);
+    if top.is_empty() {
+        return Ok(Vec::new());
+    }
+
+    let mut p95 = query(
+        tenant,
+        range,
+        vec![agg(AggOp::P95, Some(Field::LatencyMs), "p95")],
+    );
+    p95.group_by = vec![Field::Endpoint];
+    p95.filter = vec![Predicate::In(
+        Field::Endpoint,
+        top.iter().map(|t| Value::Str(t.0.clone())).collect(),
+    )];
+    let p95 = run_query(state, p95).await?;
+    // Columns: endpoint, p95.
+    let p95_of = |endpoint: &str| {
+        p95.rows
+            .iter()
+            .find(|r| matches!(r.first(), Some(Value::Str(e)) if e == endpoint))
+            .map_or(Json::Null, |r| cell(r.get(1)))
+    };
+    Ok(top
+        .into_iter()
+        .map(|(endpoint, requests, error_rate)| {
+            let p95 = p95_of(&endpoint);
+            json!({"endpoint": endpoint, "requests": requests, "error_rate": error_rate, "p95": p95})
+        })
+        .collect())
 }
 
 /// The server's health as this tenant may see it (no other tenant's
