@@ -278,6 +278,15 @@ await test("explore runs a query and shows a table and a chart", async () => {
   await page.fill("#q-json", '{"from":"now-1h","group_by":["service"],"aggregations":[{"op":"count","as":"n"}]}');
   await page.click("text=Run query");
   await page.locator("[data-page=explore] tbody tr").nth(2).waitFor();
+  // The export buttons download through the API with the session's token.
+  const [csv] = await Promise.all([page.waitForEvent("download"), page.click("text=Download results (CSV)")]);
+  const csvText = await (await import("node:fs")).promises.readFile(await csv.path(), "utf8");
+  assert(csvText.split("\n")[0] === "service,n" && csvText.split("\n").length === 4, `results CSV: ${csvText}`);
+  const [nd] = await Promise.all([page.waitForEvent("download"), page.click("text=Export events (NDJSON)")]);
+  const lines = (await (await import("node:fs")).promises.readFile(await nd.path(), "utf8")).trim().split("\n");
+  // The form's filter (event_type = api_call) applies to the export too.
+  const exported = lines.map((l) => JSON.parse(l));
+  assert(exported.length >= 573 && exported.every((e) => e.id && e.event_type === "api_call"), `export has ${lines.length} lines`);
   await shot("explore");
 });
 
