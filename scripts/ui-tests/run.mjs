@@ -501,6 +501,13 @@ await test("platform administrator: tenant switcher and the tenant's overview", 
   await page.click('nav a[href="/settings"]');
   await page.locator("td", { hasText: reg.tenant.id }).waitFor();
   await shot("settings-admin");
+  // A tenant created here joins the switcher at once.
+  await page.fill("#nt-name", "Globex");
+  await page.fill("#nt-email", "owner@globex.test");
+  await page.fill("#nt-pass", "globex-password-1");
+  await page.click("text=Create tenant");
+  await page.locator("#new-key").waitFor();
+  await page.locator("#tenant-select option", { hasText: "Globex" }).waitFor({ state: "attached" });
 });
 
 await test("every page renders without script errors", async () => {

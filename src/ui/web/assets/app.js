@@ -44,6 +44,8 @@ document.addEventListener("click", (e) => {
   navigate(a.getAttribute("href"));
 });
 window.addEventListener("popstate", () => mount());
+// Settings announce a new tenant so the platform administrator's switcher lists it at once.
+window.addEventListener("pulsestream:tenants-changed", () => setupTenantPicker());
 
 export function navigate(path) {
   if (location.pathname + location.search !== path) history.pushState({}, "", path);

@@ -186,13 +186,14 @@ export function render(ctx) {
         try {
           const r = await api("POST", "/api/v1/auth/register/tenant", b);
           toast(`Tenant ${r.tenant.name} created`);
+          window.dispatchEvent(new Event("pulsestream:tenants-changed"));
           await tenantsView();
           replace(created, newKeyBox(r.api_key, `${r.tenant.name} ingest`));
           body.prepend(created);
         } catch (err) { replace(msg, h("div", { class: "notice error" }, errorText(err))); }
       } }, h("h2", {}, "Create a tenant"),
       h("div", { class: "row" }, field("Name", name, "nt-name"), field("Owner email", email, "nt-email"), field("Owner password (10+)", password, "nt-pass"), h("button", { type: "submit" }, "Create tenant")),
-      h("p", { class: "muted", style: "font-size:12.5px" }, "Reload the page to see a new tenant in the switcher."), msg));
+      msg));
   }
 
   async function adminKeys() {
