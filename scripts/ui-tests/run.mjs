@@ -404,6 +404,23 @@ await test("alerts page against the contract's alerting API (stand-in): acknowle
   assert(posted.name === "Checkout error rate" && posted.severity === "warning" && posted.condition.metric === "error_rate" &&
     posted.condition.op === ">" && posted.condition.threshold === 0.05 && posted.condition.window === "5m" &&
     posted.condition.filter.service === "checkout" && posted.channels[0] === "ch_1" && posted.for === "1m", `rule body ${JSON.stringify(posted)}`);
+  // Editing keeps what the form does not show.
+  state.rules[0].labels = { team: "payments" };
+  state.rules[0].escalation = [{ after: "15m", channels: ["ch_1"] }];
+  await p.click("[role=tab]:text('Active')");
+  await p.click("[role=tab]:text('Rules')");
+  await p.click("button:text('Edit')");
+  await p.fill("#r-thr", "0.1");
+  await ctx.route(/\/api\/v1\/alerting\/rules\/r_2$/, (route) => {
+    const b = JSON.parse(route.request().postData());
+    calls.push({ method: route.request().method(), path: "/api/v1/alerting/rules/r_2", body: b });
+    Object.assign(state.rules[0], b);
+    return route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify(state.rules[0]) });
+  });
+  await p.click("text=Save rule");
+  await p.locator("td", { hasText: "error_rate > 0.1" }).waitFor();
+  const put = calls.filter((c) => c.method === "PUT").pop().body;
+  assert(put.labels.team === "payments" && put.escalation[0].after === "15m" && put.condition.threshold === 0.1 && !("id" in put), `PUT body ${JSON.stringify(put)}`);
   await p.screenshot({ path: `${SHOTS}/alerts-rules.png`, fullPage: true });
 
   await p.click("[role=tab]:text('Channels')");

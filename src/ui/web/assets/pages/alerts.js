@@ -132,9 +132,19 @@ export function render(ctx) {
       const cond = { metric: metric.value, filter, window: windowIn.value.trim() };
       if (metric.value !== "no_data") { cond.op = op.value; cond.threshold = threshold.value.trim() === "" ? null : Number(threshold.value); }
       if (minEvents.value.trim()) cond.min_events = Number(minEvents.value);
-      const out = { name: name.value.trim(), enabled: enabled.checked, severity: severity.value, condition: cond, for: forIn.value.trim(),
+      // An edited rule keeps what the form does not show (labels,
+      // escalation, repeat and keep-firing intervals, other filters).
+      const { id: _id, ...kept } = rule || {};
+      const keptCond = { ...(kept.condition || {}) };
+      delete keptCond.op;
+      delete keptCond.threshold;
+      delete keptCond.min_events;
+      const out = { ...kept, name: name.value.trim(), enabled: enabled.checked, severity: severity.value,
+        condition: { ...keptCond, ...cond, filter: { ...(keptCond.filter || {}), ...filter } }, for: forIn.value.trim(),
         group_by: groupBy.value.split(",").map((x) => x.trim()).filter(Boolean), channels: [...channelSel.selectedOptions].map((o) => o.value) };
-      if (runbook.value.trim()) out.runbook_url = runbook.value.trim();
+      if (!service.value.trim()) delete out.condition.filter.service;
+      if (!endpoint.value.trim()) delete out.condition.filter.endpoint;
+      if (runbook.value.trim()) out.runbook_url = runbook.value.trim(); else delete out.runbook_url;
       return out;
     };
     const sync = () => {
