@@ -28,3 +28,4 @@ pub mod retention;
 pub mod router;
 pub mod server;
 pub mod services;
+pub mod ui;

@@ -25,6 +25,8 @@
 //! | GET | `/api/v1/audit` | admin (platform admin: all) | `audit::list` |
 //! | GET | `/api/v1/audit/{id}` | admin (platform admin: all) | `audit::get` |
 //! | GET, PUT | `/api/v1/dashboard/config` | user | `dashboard_config::{get,put}` |
+//! | GET | `/api/v1/dashboard/overview` | user (platform admin: `?tenant=`) | `dashboard::overview` |
+//! | GET | `/api/v1/dashboard/events/stream` | user (platform admin: `?tenant=`) | `dashboard::events_stream` |
 //! | POST | `/api/v1/ingestion/events` | key `ingest` | `ingest::handle_single` |
 //! | POST | `/api/v1/ingestion/events/batch` | key `ingest` | `ingest::handle_batch` |
 //! | POST | `/v1/traces` | key `ingest` | `otlp::handle_traces` |
@@ -46,6 +48,7 @@
 //! | POST | `/api/v1/alerting/notifications/test` | admin | `alerting::handlers::test_notification` |
 //! | GET | `/api/v1/dashboard/metrics/real-time` | user or key `read` | `alerting::realtime::real_time` |
 //! | GET | `/api/v1/dashboard/alerts/summary` | user or key `read` | `alerting::summary::alerts_summary` |
+//! | GET, HEAD | `/`, `/{page}` (`ui::PAGES`), `/index.html`, `/assets/...` | none | `ui::serve` |
 //!
 //! A known path with a wrong method answers 405 `method_not_allowed`
 //! (checked before authentication); anything else 404 `not_found`.
@@ -58,7 +61,9 @@ use hyper::{Method, Request};
 
 use crate::alerting::handlers as al;
 use crate::app::AppState;
-use crate::handlers::{admin, api_keys, audit, auth, dashboard_config, health, tenant, users};
+use crate::handlers::{
+    admin, api_keys, audit, auth, dashboard, dashboard_config, health, tenant, users,
+};
 use crate::http::{ApiError, HttpResponse};
 
 /// Answers one request. Never fails: errors become the contract's body.
@@ -243,6 +248,16 @@ async fn dispatch(state: Arc<AppState>, req: Request<Incoming>) -> Result<HttpRe
                 dashboard_config::put(state, req, p).await
             }
         }
+        ["api", "v1", "dashboard", "overview"] => {
+            allow(m, &["GET"])?;
+            let p = state.authenticate(&req)?;
+            dashboard::overview(state, req, p).await
+        }
+        ["api", "v1", "dashboard", "events", "stream"] => {
+            allow(m, &["GET"])?;
+            let p = state.authenticate(&req)?;
+            dashboard::events_stream(state, req, p).await
+        }
 
         // ---- Ingestion and reading (`crate::ingest`, `crate::read`).
         ["api", "v1", "ingestion", "events"] => {
@@ -392,6 +407,11 @@ async fn dispatch(state: Arc<AppState>, req: Request<Incoming>) -> Result<HttpRe
             crate::alerting::summary::alerts_summary(state, p).await
         }
         // ---- End of the alerting routes.
+        // The web dashboard: its pages and embedded assets (`crate::ui`).
+        _ if crate::ui::owns(&path) => {
+            allow(m, &["GET", "HEAD"])?;
+            crate::ui::serve(m, &path, req.headers())
+        }
         _ => Err(not_found()),
     }
 }
