@@ -77,6 +77,9 @@ pub struct AppState {
     /// Rules, alerts, rolling windows and notifications (also registered
     /// as an ingest observer).
     pub alerting: Arc<crate::alerting::Alerting>,
+    /// The live dashboard's connections and fan-out (also registered as an
+    /// ingest observer and an alert listener).
+    pub live: Arc<crate::live::Hub>,
 }
 
 impl AppState {
@@ -98,12 +101,22 @@ impl AppState {
             Arc::new(crate::alerting::clock::SystemClock),
         )
         .context("loading alerting state")?;
-        let ingest_observers: Vec<Arc<dyn IngestObserver>> = vec![alerting.clone()];
+        let metrics = Arc::new(Metrics::new());
+        let live = crate::live::Hub::new(
+            config.live.max_connections,
+            config.live.max_connections_per_tenant,
+            metrics.clone(),
+        );
+        let listener = live.clone();
+        alerting.on_change(Arc::new(move |a: &crate::alerting::model::Alert| {
+            listener.on_alert(a)
+        }));
+        let ingest_observers: Vec<Arc<dyn IngestObserver>> = vec![alerting.clone(), live.clone()];
         Ok(AppState {
             config,
             store,
             meta,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             started_at: Instant::now(),
             ingest_observers,
             jwt,
@@ -111,6 +124,7 @@ impl AppState {
             dummy_password_hash,
             ingest,
             alerting,
+            live,
         })
     }
 

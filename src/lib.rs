@@ -18,6 +18,7 @@ pub mod config;
 pub mod handlers;
 pub mod http;
 pub mod ingest;
+pub mod live;
 pub mod loadgen;
 pub mod meta;
 pub mod metrics;

@@ -27,6 +27,9 @@
 //! | GET, PUT | `/api/v1/dashboard/config` | user | `dashboard_config::{get,put}` |
 //! | GET | `/api/v1/dashboard/overview` | user (platform admin: `?tenant=`) | `dashboard::overview` |
 //! | GET | `/api/v1/dashboard/events/stream` | user (platform admin: `?tenant=`) | `dashboard::events_stream` |
+//! | GET | `/api/v1/dashboard/ws`, `/api/v1/dashboard/ws/{tenant}` | user JWT in `?token=` or `Sec-WebSocket-Protocol` | `live::ws::upgrade` |
+//! | GET | `/api/v1/dashboard/connections/stats` | user (platform admin: all) | `live::handlers::connection_stats` |
+//! | GET | `/api/v1/dashboard/widgets/{widget_id}` | user | `live::handlers::widget` |
 //! | POST | `/api/v1/ingestion/events` | key `ingest` | `ingest::handle_single` |
 //! | POST | `/api/v1/ingestion/events/batch` | key `ingest` | `ingest::handle_batch` |
 //! | POST | `/v1/traces` | key `ingest` | `otlp::handle_traces` |
@@ -257,6 +260,26 @@ async fn dispatch(state: Arc<AppState>, req: Request<Incoming>) -> Result<HttpRe
             allow(m, &["GET"])?;
             let p = state.authenticate(&req)?;
             dashboard::events_stream(state, req, p).await
+        }
+        ["api", "v1", "dashboard", "ws"] => {
+            allow(m, &["GET"])?;
+            crate::live::ws::upgrade(state, req, None).await
+        }
+        ["api", "v1", "dashboard", "ws", tenant] => {
+            allow(m, &["GET"])?;
+            let tenant = (*tenant).to_owned();
+            crate::live::ws::upgrade(state, req, Some(tenant)).await
+        }
+        ["api", "v1", "dashboard", "connections", "stats"] => {
+            allow(m, &["GET"])?;
+            let p = state.authenticate(&req)?;
+            crate::live::handlers::connection_stats(state, p).await
+        }
+        ["api", "v1", "dashboard", "widgets", id] => {
+            allow(m, &["GET"])?;
+            let id = (*id).to_owned();
+            let p = state.authenticate(&req)?;
+            crate::live::handlers::widget(state, p, &id).await
         }
 
         // ---- Ingestion and reading (`crate::ingest`, `crate::read`).

@@ -72,6 +72,10 @@ impl Services {
             stop.stopped().await;
             handle.shutdown().await;
         });
+        s.spawn(
+            "live",
+            crate::live::run(state.live.clone(), s.stop_signal()),
+        );
         s
     }
 

@@ -113,7 +113,13 @@ pub struct Alerting {
     rx: Mutex<Option<Receiver<Msg>>>,
     notify_tx: UnboundedSender<Delivery>,
     notify_rx: Mutex<Option<UnboundedReceiver<Delivery>>>,
+    /// Told of every alert state change after it is persisted (the live
+    /// dashboard). Must not block.
+    listeners: RwLock<Vec<AlertListener>>,
 }
+
+/// Receives alerts whose state changed.
+pub type AlertListener = Arc<dyn Fn(&model::Alert) + Send + Sync>;
 
 impl Alerting {
     /// Loads rules, channels, silences, alerts and queued deliveries.
@@ -143,6 +149,7 @@ impl Alerting {
             rx: Mutex::new(Some(rx)),
             notify_tx,
             notify_rx: Mutex::new(Some(notify_rx)),
+            listeners: RwLock::new(Vec::new()),
         });
         a.load()?;
         Ok(a)
@@ -233,6 +240,37 @@ impl Alerting {
         for d in fx.deliveries {
             let _ = self.notify_tx.send(d);
         }
+        if !fx.changed.is_empty() {
+            let listeners = self.listeners.read();
+            for a in &fx.changed {
+                for l in listeners.iter() {
+                    l(a);
+                }
+            }
+        }
+    }
+
+    /// Registers a listener for alert state changes (see `listeners`).
+    pub fn on_change(&self, l: AlertListener) {
+        self.listeners.write().push(l);
+    }
+
+    /// Active alerts of a tenant by severity: pending, firing and
+    /// acknowledged ones (an acknowledged alert is still a problem).
+    pub fn active_by_severity(&self, tenant: &str) -> HashMap<String, u64> {
+        let mut out = HashMap::new();
+        let Some(t) = self.existing_tenant(tenant) else {
+            return out;
+        };
+        let t = t.lock();
+        for id in t.active.values() {
+            if let Some(a) = t.alerts.get(id)
+                && a.state.is_active()
+            {
+                *out.entry(a.severity.clone()).or_insert(0) += 1;
+            }
+        }
+        out
     }
 
     /// Hands a message to the window thread without ever blocking.

@@ -60,6 +60,7 @@ pub struct Config {
     pub log: LogConfig,
     pub alerting: AlertingConfig,
     pub smtp: SmtpConfig,
+    pub live: LiveConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -188,6 +189,27 @@ pub struct AlertingConfig {
     /// Time limit of one outbound notification request.
     #[serde(deserialize_with = "de_duration")]
     pub send_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiveConfig {
+    /// Dashboard WebSocket connections at most, over all tenants.
+    pub max_connections: usize,
+    /// Dashboard WebSocket connections of one tenant at most.
+    pub max_connections_per_tenant: usize,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            // An idle subscribed dashboard costs tens of KiB (socket
+            // buffers, its queue, its task): 10,000 stay well under 1 GiB.
+            max_connections: 10_000,
+            // One tenant cannot take every slot from the others.
+            max_connections_per_tenant: 2_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -423,6 +445,13 @@ impl Config {
         let s = &self.server;
         if s.max_connections == 0 {
             return Err(invalid("server.max_connections", o, "must be at least 1"));
+        }
+        if self.live.max_connections == 0 || self.live.max_connections_per_tenant == 0 {
+            return Err(invalid(
+                "live.max_connections",
+                o,
+                "live.max_connections and live.max_connections_per_tenant must be at least 1",
+            ));
         }
         if s.max_body_bytes < 1024 {
             return Err(invalid("server.max_body_bytes", o, "must be at least 1024"));

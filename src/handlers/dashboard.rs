@@ -328,7 +328,12 @@ pub async fn overview_data(
         .iter()
         .map(|s| ((*s).to_owned(), Json::from(0)))
         .collect();
-    alerts.insert("total".into(), Json::from(0));
+    let mut total = 0;
+    for (sev, n) in state.alerting.active_by_severity(tenant.as_str()) {
+        total += n;
+        alerts.insert(sev, Json::from(n));
+    }
+    alerts.insert("total".into(), Json::from(total));
 
     Ok(json!({
         "window": window_text,
