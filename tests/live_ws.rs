@@ -456,3 +456,82 @@ async fn a_thousand_clients_receive_a_broadcast() {
     }
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_changes_are_pushed_and_counted_in_the_overview() {
+    let s = TestServer::start().await;
+    let t = s.tenant("ws-alert").await;
+    let (st, _, v) = s
+        .post(
+            "/api/v1/alerting/rules",
+            Some(&t.token),
+            &json!({"name": "Pay 5xx", "severity": "critical",
+                    "condition": {"metric": "error_rate", "filter": {"service": "checkout"},
+                                  "window": "1m", "op": ">", "threshold": 0.5, "min_events": 5},
+                    "for": "0s", "channels": []}),
+        )
+        .await;
+    assert_eq!(st.as_u16(), 201, "{v}");
+    let mut ws = connect(&s, &t.token).await;
+    subscribe(&mut ws, json!(["alerts"]), json!({})).await;
+    let (_, _, o) = s.get("/api/v1/dashboard/overview", Some(&t.token)).await;
+    assert_eq!(o["active_alerts"]["total"], 0, "{o}");
+
+    ingest(
+        &s,
+        &t,
+        (0..10).map(|_| api_call("checkout", 503, "boom")).collect(),
+    )
+    .await;
+    let a = next_of(&mut ws, "alert").await;
+    assert_eq!(a["alert"]["state"], "firing", "{a}");
+    assert_eq!(a["alert"]["severity"], "critical", "{a}");
+
+    let (_, _, o) = s.get("/api/v1/dashboard/overview", Some(&t.token)).await;
+    assert_eq!(o["active_alerts"]["critical"], 1, "{o}");
+    assert_eq!(o["active_alerts"]["warning"], 0, "{o}");
+    assert_eq!(o["active_alerts"]["total"], 1, "{o}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn widgets_answer_their_part_of_the_overview() {
+    let s = TestServer::start().await;
+    let t = s.tenant("ws-widgets").await;
+    ingest(
+        &s,
+        &t,
+        vec![api_call("api", 200, "a"), api_call("api", 503, "b")],
+    )
+    .await;
+    let (st, _, v) = s
+        .put(
+            "/api/v1/dashboard/config",
+            Some(&t.token),
+            &json!({"widgets": [{"id": "err", "type": "error_rate", "window": "15m"},
+                                {"id": "codes", "type": "status_codes"},
+                                {"id": "odd", "type": "pie-of-the-day"}]}),
+        )
+        .await;
+    assert_eq!(st.as_u16(), 200, "{v}");
+    let (st, _, v) = s.get("/api/v1/dashboard/widgets/err", Some(&t.token)).await;
+    assert_eq!(st.as_u16(), 200, "{v}");
+    assert_eq!(v["widget_id"], "err");
+    assert_eq!(v["window"], "15m");
+    assert_eq!(v["data"], 0.5, "{v}");
+    let (_, _, v) = s
+        .get("/api/v1/dashboard/widgets/codes", Some(&t.token))
+        .await;
+    assert_eq!(v["data"]["5xx"], 1, "{v}");
+    assert_eq!(v["data"]["2xx"], 1, "{v}");
+    let (st, _, v) = s
+        .get("/api/v1/dashboard/widgets/nope", Some(&t.token))
+        .await;
+    assert_eq!(st.as_u16(), 404, "{v}");
+    assert_eq!(v["error"]["code"], "not_found");
+    let (st, _, v) = s.get("/api/v1/dashboard/widgets/odd", Some(&t.token)).await;
+    assert_eq!(st.as_u16(), 400, "{v}");
+    let (st, _, _) = s.get("/api/v1/dashboard/widgets/err", None).await;
+    assert_eq!(st.as_u16(), 401);
+    s.stop().await;
+}
