@@ -5,7 +5,8 @@
 # downloads no browser), builds `pulsestream`, starts `pulsestream serve`
 # on a free 127.0.0.1 port with a temporary data dir, and runs
 # scripts/ui-tests/run.mjs against it. Screenshots of every page go to
-# target/ui-screenshots/ (a test artifact).
+# target/ui-screenshots/ (a test artifact). Then starts `pulsestream demo` and
+# checks (scripts/ui-tests/demo.mjs) that it shows a firing alert within 60 s.
 #
 # Skips (exit 0, with a message) only when no Chromium can be installed.
 # Usage: scripts/ui-tests.sh
@@ -80,5 +81,20 @@ status=0
 BASE_URL="http://127.0.0.1:$port" ADMIN_PASSWORD="$admin_password" CHROMIUM="$CHROMIUM" \
   PW_DIR="$pw_dir" SCREENSHOT_DIR="$shots" node scripts/ui-tests/run.mjs || status=$?
 if [ "$status" != 0 ]; then say "server log (last 40 lines):"; tail -40 "$log"; fi
+kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; server_pid=""
+
+# `pulsestream demo`: a firing alert on the Alerts page within 60 s of its start.
+demo_port=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
+say "starting pulsestream demo on 127.0.0.1:$demo_port"
+demo_started=$(node -e "console.log(Date.now())")
+"$bin" demo --listen "127.0.0.1:$demo_port" >"$log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 100); do
+  if grep -q "log in as" "$log" 2>/dev/null; then break; fi
+  if ! kill -0 "$server_pid" 2>/dev/null; then say "the demo exited:"; cat "$log"; exit 1; fi
+  sleep 0.1
+done
+BASE_URL="http://127.0.0.1:$demo_port" DEMO_STARTED_MS="$demo_started" CHROMIUM="$CHROMIUM" \
+  PW_DIR="$pw_dir" SCREENSHOT_DIR="$shots" node scripts/ui-tests/demo.mjs || { status=1; tail -40 "$log"; }
 say "screenshots in $shots; took $(( $(date +%s) - started )) s"
 exit "$status"
