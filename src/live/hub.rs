@@ -298,8 +298,16 @@ impl Hub {
         }
     }
 
+    /// Whether any acknowledged events wait for the next flush.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.lock().is_empty()
+    }
+
     /// Pushes the pending events of every tenant to their subscribers.
     pub fn flush_events(&self) {
+        if self.pending.lock().is_empty() {
+            return;
+        }
         let pending = std::mem::take(&mut *self.pending.lock());
         for (tenant, events) in pending {
             self.fan_out(&tenant, &events);

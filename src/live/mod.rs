@@ -34,6 +34,9 @@ pub async fn run(hub: Arc<Hub>, mut stop: Stop) {
     loop {
         tokio::select! {
             _ = flush.tick() => {
+                if !hub.has_pending() {
+                    continue;
+                }
                 let h = hub.clone();
                 // Rendering a large batch for many filters is CPU work:
                 // keep it off the request threads' way.
