@@ -442,3 +442,115 @@ impl IngestObserver for Hub {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pulsestream_storage::Lsn;
+
+    fn ev(service: &str) -> Event {
+        Event {
+            id: None,
+            timestamp: Micros(0),
+            received_at: Micros(0),
+            event_type: "api_call".into(),
+            service: Some(service.into()),
+            endpoint: None,
+            method: None,
+            status_code: Some(200),
+            latency_ms: Some(3.0),
+            severity: None,
+            request_bytes: None,
+            response_bytes: None,
+            user_id: None,
+            region: None,
+            trace_id: None,
+            message: None,
+            attributes: Vec::new(),
+        }
+    }
+
+    fn hub(total: usize, per: usize) -> Arc<Hub> {
+        Hub::new(total, per, Arc::new(crate::metrics::Metrics::new()))
+    }
+
+    #[test]
+    fn caps_and_the_gauge_follow_registrations() {
+        let h = hub(3, 2);
+        let a1 = h.register("a").expect("first");
+        let _a2 = h.register("a").expect("second");
+        assert_eq!(h.register("a").err(), Some(Refusal::Tenant));
+        let _b = h.register("b").expect("other tenant");
+        assert_eq!(h.register("c").err(), Some(Refusal::Global));
+        assert_eq!(h.gauge.websocket_connections.load(Ordering::Relaxed), 3);
+        drop(a1);
+        assert_eq!(h.gauge.websocket_connections.load(Ordering::Relaxed), 2);
+        assert!(h.register("a").is_ok());
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_instead_of_waiting() {
+        let h = hub(10, 10);
+        let mut reg = h.register("t").expect("reg");
+        let c = reg.client.clone();
+        h.subscribe(
+            &c,
+            Subscription {
+                channels: Channels {
+                    events: true,
+                    ..Channels::default()
+                },
+                ..Subscription::default()
+            },
+        );
+        let tenant = TenantId::new("t").expect("tenant");
+        let ack = Ack {
+            lsn: Lsn(1),
+            first_seq: 0,
+            count: 2,
+        };
+        for _ in 0..CLIENT_QUEUE + 5 {
+            h.on_ack(&tenant, &[ev("api"), ev("web")], &ack);
+            h.flush_events();
+        }
+        // Five messages of two events each found the queue full.
+        assert_eq!(c.take_dropped(), 10);
+        assert_eq!(c.take_dropped(), 0);
+        let rx = reg.rx.as_mut().expect("rx");
+        let first = rx.try_recv().expect("queued");
+        assert!(first.as_str().starts_with("{\"type\":\"events\""));
+    }
+
+    #[test]
+    fn events_reach_only_matching_subscribers_of_their_tenant() {
+        let h = hub(10, 10);
+        let mut api = h.register("t").expect("reg");
+        let mut other = h.register("u").expect("reg");
+        let filter = serde_json::json!({"service": "api"});
+        for r in [&api, &other] {
+            h.subscribe(
+                &r.client,
+                Subscription {
+                    channels: Channels {
+                        events: true,
+                        ..Channels::default()
+                    },
+                    filter: EventFilter::parse(Some(&filter)).expect("filter"),
+                    filter_key: filter.to_string(),
+                },
+            );
+        }
+        let tenant = TenantId::new("t").expect("tenant");
+        let ack = Ack {
+            lsn: Lsn(1),
+            first_seq: 0,
+            count: 2,
+        };
+        h.on_ack(&tenant, &[ev("api"), ev("web"), ev("api")], &ack);
+        h.flush_events();
+        let m = api.rx.as_mut().expect("rx").try_recv().expect("message");
+        let v: serde_json::Value = serde_json::from_str(m.as_str()).expect("json");
+        assert_eq!(v["events"].as_array().map(Vec::len), Some(2));
+        assert!(other.rx.as_mut().expect("rx").try_recv().is_err());
+    }
+}
