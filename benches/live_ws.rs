@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 const LATENCY_SAMPLES: usize = 200;
-const THROUGHPUT_SECS: u64 = 8;
+const THROUGHPUT_SECS: u64 = 5;
 const BATCH: usize = 1000;
 /// Concurrent ingest requests (two cores: two in flight keep them busy).
 const INGEST_CONCURRENCY: usize = 2;
@@ -134,6 +134,14 @@ fn main() {
         // 1. ack -> visible.
         let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.expect("ws");
         ws.send(Message::text(json!({"type": "subscribe", "channels": ["events"]}).to_string())).await.expect("send");
+        // Events are pushed only once the server has the subscription.
+        while let Some(Ok(m)) = ws.next().await {
+            if let Message::Text(t) = m
+                && t.as_str().contains("\"subscribed\"")
+            {
+                break;
+            }
+        }
         let mut delays = Vec::new();
         for i in 0..LATENCY_SAMPLES {
             let tag = format!("lat-{i}");
