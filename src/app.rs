@@ -88,6 +88,12 @@ pub struct AppState {
     pub read_gate: Arc<crate::read::gate::ReadGate>,
     /// Cancelled and running queries, stalled exports.
     pub read_stats: Arc<crate::read::query::ReadStats>,
+    /// Rules, alerts, rolling windows and notifications (also registered
+    /// as an ingest observer).
+    pub alerting: Arc<crate::alerting::Alerting>,
+    /// The live dashboard's connections and fan-out (also registered as an
+    /// ingest observer and an alert listener).
+    pub live: Arc<crate::live::Hub>,
 }
 
 impl AppState {
@@ -111,13 +117,31 @@ impl AppState {
             config.limits.max_concurrent_queries,
             crate::read::gate::MAX_QUEUE_WAIT.min(config.limits.query_timeout),
         );
+        let alerting = crate::alerting::Alerting::open(
+            store.clone(),
+            meta.clone(),
+            &config,
+            Arc::new(crate::alerting::clock::SystemClock),
+        )
+        .context("loading alerting state")?;
+        let metrics = Arc::new(Metrics::new());
+        let live = crate::live::Hub::new(
+            config.live.max_connections,
+            config.live.max_connections_per_tenant,
+            metrics.clone(),
+        );
+        let listener = live.clone();
+        alerting.on_change(Arc::new(move |a: &crate::alerting::model::Alert| {
+            listener.on_alert(a)
+        }));
+        let ingest_observers: Vec<Arc<dyn IngestObserver>> = vec![alerting.clone(), live.clone()];
         Ok(AppState {
             config,
             store,
             meta,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             started_at: Instant::now(),
-            ingest_observers: Vec::new(),
+            ingest_observers,
             jwt,
             passwords,
             dummy_password_hash,
@@ -129,6 +153,8 @@ impl AppState {
             conn_stats: Arc::default(),
             read_gate,
             read_stats: Arc::default(),
+            alerting,
+            live,
         })
     }
 

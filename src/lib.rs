@@ -7,8 +7,10 @@
 //! append, observers, ids); `services` (background work with one
 //! lifecycle); `app` (shared state, authentication); `auth` (principals,
 //! passwords, tokens, keys); `meta` (redb metadata); `http` (errors,
-//! bodies, responses); `config`; `metrics`; `cli`.
+//! bodies, responses); `alerting` (rolling windows, rules, alerts,
+//! notifications); `config`; `metrics`; `cli`.
 
+pub mod alerting;
 pub mod app;
 pub mod auth;
 pub mod cli;
@@ -17,6 +19,7 @@ pub mod connection;
 pub mod handlers;
 pub mod http;
 pub mod ingest;
+pub mod live;
 pub mod loadgen;
 pub mod loadgen_tenants;
 pub mod meta;
@@ -28,3 +31,4 @@ pub mod retention;
 pub mod router;
 pub mod server;
 pub mod services;
+pub mod ui;

@@ -25,6 +25,11 @@
 //! | GET | `/api/v1/audit` | admin (platform admin: all) | `audit::list` |
 //! | GET | `/api/v1/audit/{id}` | admin (platform admin: all) | `audit::get` |
 //! | GET, PUT | `/api/v1/dashboard/config` | user | `dashboard_config::{get,put}` |
+//! | GET | `/api/v1/dashboard/overview` | user (platform admin: `?tenant=`) | `dashboard::overview` |
+//! | GET | `/api/v1/dashboard/events/stream` | user (platform admin: `?tenant=`) | `dashboard::events_stream` |
+//! | GET | `/api/v1/dashboard/ws`, `/api/v1/dashboard/ws/{tenant}` | user JWT in `?token=` or `Sec-WebSocket-Protocol` | `live::ws::upgrade` |
+//! | GET | `/api/v1/dashboard/connections/stats` | user (platform admin: all) | `live::handlers::connection_stats` |
+//! | GET | `/api/v1/dashboard/widgets/{widget_id}` | user | `live::handlers::widget` |
 //! | POST | `/api/v1/ingestion/events` | key `ingest` | `ingest::handle_single` |
 //! | POST | `/api/v1/ingestion/events/batch` | key `ingest` | `ingest::handle_batch` |
 //! | POST | `/v1/traces` | key `ingest` | `otlp::handle_traces` |
@@ -33,6 +38,20 @@
 //! | GET | `/api/v1/ingestion/events/{id}` | user or key `read` | `read::search::get_event` |
 //! | POST | `/api/v1/query` | user or key `read` | `read::query` |
 //! | GET | `/api/v1/export` | user or key `read` | `read::export` |
+//! | GET, POST | `/api/v1/alerting/rules` | user (POST: admin) | `alerting::handlers::{list_rules,put_rule}` |
+//! | GET, PUT, DELETE | `/api/v1/alerting/rules/{id}` | user (PUT, DELETE: admin) | `alerting::handlers::{get_rule,put_rule,delete_rule}` |
+//! | GET | `/api/v1/alerting/alerts` | user | `alerting::handlers::list_alerts` |
+//! | GET | `/api/v1/alerting/alerts/{id}` | user | `alerting::handlers::get_alert` |
+//! | POST | `/api/v1/alerting/alerts/{id}/acknowledge`, `.../resolve` | admin | `alerting::handlers::alert_action` |
+//! | GET, POST | `/api/v1/alerting/channels` | user (POST: admin) | `alerting::handlers::{list_channels,put_channel}` |
+//! | GET, PUT, DELETE | `/api/v1/alerting/channels/{id}` | user (PUT, DELETE: admin) | `alerting::handlers::{get_channel,put_channel,delete_channel}` |
+//! | GET, POST | `/api/v1/alerting/silences` | user (POST: admin) | `alerting::handlers::{list_silences,create_silence}` |
+//! | GET, DELETE | `/api/v1/alerting/silences/{id}` | user (DELETE: admin) | `alerting::handlers::{get_silence,delete_silence}` |
+//! | GET | `/api/v1/alerting/notifications` | user | `alerting::handlers::list_notifications` |
+//! | POST | `/api/v1/alerting/notifications/test` | admin | `alerting::handlers::test_notification` |
+//! | GET | `/api/v1/dashboard/metrics/real-time` | user or key `read` | `alerting::realtime::real_time` |
+//! | GET | `/api/v1/dashboard/alerts/summary` | user or key `read` | `alerting::summary::alerts_summary` |
+//! | GET, HEAD | `/`, `/{page}` (`ui::PAGES`), `/index.html`, `/assets/...` | none | `ui::serve` |
 //!
 //! A known path with a wrong method answers 405 `method_not_allowed`
 //! (checked before authentication); anything else 404 `not_found`.
@@ -43,9 +62,11 @@ use std::time::Instant;
 use hyper::body::Incoming;
 use hyper::{Method, Request};
 
+use crate::alerting::handlers as al;
 use crate::app::AppState;
 use crate::handlers::{
-    admin, api_keys, audit, auth, dashboard_config, health, limits_metrics, tenant, users,
+    admin, api_keys, audit, auth, dashboard, dashboard_config, health, limits_metrics, tenant,
+    users,
 };
 use crate::http::{ApiError, HttpResponse};
 
@@ -232,6 +253,36 @@ async fn dispatch(state: Arc<AppState>, req: Request<Incoming>) -> Result<HttpRe
                 dashboard_config::put(state, req, p).await
             }
         }
+        ["api", "v1", "dashboard", "overview"] => {
+            allow(m, &["GET"])?;
+            let p = state.authenticate(&req)?;
+            dashboard::overview(state, req, p).await
+        }
+        ["api", "v1", "dashboard", "events", "stream"] => {
+            allow(m, &["GET"])?;
+            let p = state.authenticate(&req)?;
+            dashboard::events_stream(state, req, p).await
+        }
+        ["api", "v1", "dashboard", "ws"] => {
+            allow(m, &["GET"])?;
+            crate::live::ws::upgrade(state, req, None).await
+        }
+        ["api", "v1", "dashboard", "ws", tenant] => {
+            allow(m, &["GET"])?;
+            let tenant = (*tenant).to_owned();
+            crate::live::ws::upgrade(state, req, Some(tenant)).await
+        }
+        ["api", "v1", "dashboard", "connections", "stats"] => {
+            allow(m, &["GET"])?;
+            let p = state.authenticate(&req)?;
+            crate::live::handlers::connection_stats(state, p).await
+        }
+        ["api", "v1", "dashboard", "widgets", id] => {
+            allow(m, &["GET"])?;
+            let id = (*id).to_owned();
+            let p = state.authenticate(&req)?;
+            crate::live::handlers::widget(state, p, &id).await
+        }
 
         // ---- Ingestion and reading (`crate::ingest`, `crate::read`).
         ["api", "v1", "ingestion", "events"] => {
@@ -277,6 +328,115 @@ async fn dispatch(state: Arc<AppState>, req: Request<Incoming>) -> Result<HttpRe
             crate::otlp::handle_traces(state, req, p).await
         }
         // ---- End of the ingestion and reading routes.
+
+        // ---- Alerting (`crate::alerting`).
+        ["api", "v1", "alerting", "rules"] => {
+            allow(m, &["GET", "POST"])?;
+            let p = state.authenticate(&req)?;
+            if *m == Method::GET {
+                al::list_rules(state, req, p).await
+            } else {
+                al::put_rule(state, req, p, None).await
+            }
+        }
+        ["api", "v1", "alerting", "rules", id] => {
+            allow(m, &["GET", "PUT", "DELETE"])?;
+            let id = (*id).to_owned();
+            let p = state.authenticate(&req)?;
+            match *m {
+                Method::GET => al::get_rule(state, p, &id).await,
+                Method::PUT => al::put_rule(state, req, p, Some(&id)).await,
+                _ => al::delete_rule(state, p, &id).await,
+            }
+        }
+        ["api", "v1", "alerting", "alerts"] => {
+            allow(m, &["GET"])?;
+            let p = state.authenticate(&req)?;
+            al::list_alerts(state, req, p).await
+        }
+        ["api", "v1", "alerting", "alerts", id] => {
+            allow(m, &["GET"])?;
+            let id = (*id).to_owned();
+            let p = state.authenticate(&req)?;
+            al::get_alert(state, p, &id).await
+        }
+        [
+            "api",
+            "v1",
+            "alerting",
+            "alerts",
+            id,
+            action @ ("acknowledge" | "resolve"),
+        ] => {
+            allow(m, &["POST"])?;
+            let (id, action) = ((*id).to_owned(), *action);
+            let p = state.authenticate(&req)?;
+            al::alert_action(state, p, &id, action).await
+        }
+        ["api", "v1", "alerting", "channels"] => {
+            allow(m, &["GET", "POST"])?;
+            let p = state.authenticate(&req)?;
+            if *m == Method::GET {
+                al::list_channels(state, req, p).await
+            } else {
+                al::put_channel(state, req, p, None).await
+            }
+        }
+        ["api", "v1", "alerting", "channels", id] => {
+            allow(m, &["GET", "PUT", "DELETE"])?;
+            let id = (*id).to_owned();
+            let p = state.authenticate(&req)?;
+            match *m {
+                Method::GET => al::get_channel(state, p, &id).await,
+                Method::PUT => al::put_channel(state, req, p, Some(&id)).await,
+                _ => al::delete_channel(state, p, &id).await,
+            }
+        }
+        ["api", "v1", "alerting", "silences"] => {
+            allow(m, &["GET", "POST"])?;
+            let p = state.authenticate(&req)?;
+            if *m == Method::GET {
+                al::list_silences(state, req, p).await
+            } else {
+                al::create_silence(state, req, p).await
+            }
+        }
+        ["api", "v1", "alerting", "silences", id] => {
+            allow(m, &["GET", "DELETE"])?;
+            let id = (*id).to_owned();
+            let p = state.authenticate(&req)?;
+            if *m == Method::GET {
+                al::get_silence(state, p, &id).await
+            } else {
+                al::delete_silence(state, p, &id).await
+            }
+        }
+        ["api", "v1", "alerting", "notifications"] => {
+            allow(m, &["GET"])?;
+            let p = state.authenticate(&req)?;
+            al::list_notifications(state, req, p).await
+        }
+        ["api", "v1", "alerting", "notifications", "test"] => {
+            allow(m, &["POST"])?;
+            let p = state.authenticate(&req)?;
+            al::test_notification(state, req, p).await
+        }
+        ["api", "v1", "dashboard", "metrics", "real-time"] => {
+            allow(m, &["GET"])?;
+            let p = state.authenticate(&req)?;
+            crate::alerting::realtime::real_time(state, req, p).await
+        }
+        ["api", "v1", "dashboard", "alerts", "summary"] => {
+            allow(m, &["GET"])?;
+            let p = state.authenticate(&req)?;
+            crate::alerting::summary::alerts_summary(state, p).await
+        }
+        // ---- End of the alerting routes.
+        // The web dashboard: its pages and embedded assets (`crate::ui`).
+        _ if crate::ui::owns(&path) => {
+            allow(m, &["GET", "HEAD"])?;
+            crate::ui::serve(m, &path, req.headers())
+        }
         _ => Err(not_found()),
     }
 }

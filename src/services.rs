@@ -4,7 +4,7 @@
 //! store and none is left running.
 //!
 //! A service is a future that runs until its `Stop` fires. Today: the
-//! retention sweep. To add one (the alert evaluator, the notifier, the
+//! retention sweep and alerting (rolling windows, evaluator, notifier). To add one (the alert evaluator, the notifier, the
 //! live hub), add one line to `Services::start`:
 //!
 //! ```text
@@ -64,6 +64,17 @@ impl Services {
                 state.config.storage.retention_interval,
                 s.stop_signal(),
             ),
+        );
+        let alerting = state.alerting.clone();
+        let mut stop = s.stop_signal();
+        s.spawn("alerting", async move {
+            let handle = crate::alerting::start(alerting).await;
+            stop.stopped().await;
+            handle.shutdown().await;
+        });
+        s.spawn(
+            "live",
+            crate::live::run(state.live.clone(), s.stop_signal()),
         );
         s
     }

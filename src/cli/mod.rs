@@ -5,6 +5,7 @@
 //! found damage) or failed; 2 bad usage or a command not available.
 
 mod admin;
+pub mod demo;
 mod loadgen_args;
 mod online;
 
@@ -176,10 +177,7 @@ pub fn main() -> ExitCode {
 fn run(command: Command) -> ExitCode {
     let result = match command {
         Command::Serve(args) => serve(args),
-        Command::Demo { .. } => {
-            eprintln!("pulsestream demo is not available yet in this build");
-            return ExitCode::from(2);
-        }
+        Command::Demo { listen } => demo::run(listen),
         Command::Tenant(TenantCommand::Create {
             name,
             owner_email,

@@ -87,7 +87,9 @@ pub(super) const ENV: &[(&str, &str, Setter)] = &[
 ];
 
 /// Sections a generic `PULSESTREAM_<SECTION>_<KEY>` variable can set.
-const SECTIONS: &[&str] = &["server", "storage", "auth", "ingest", "limits", "log"];
+const SECTIONS: &[&str] = &[
+    "server", "storage", "auth", "ingest", "limits", "log", "live",
+];
 
 /// Maps `PULSESTREAM_<SECTION>_<KEY>` (e.g. `PULSESTREAM_AUTH_ALLOW_SIGNUP`)
 /// to a typed TOML value for `section.key`. Variables naming no key are

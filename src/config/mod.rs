@@ -58,6 +58,9 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub limits: LimitsConfig,
     pub log: LogConfig,
+    pub alerting: AlertingConfig,
+    pub smtp: SmtpConfig,
+    pub live: LiveConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -204,6 +207,94 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// tracing env-filter directive (`info`, `pulsestream=debug,info`).
     pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertingConfig {
+    /// Rolling-window series per tenant at most; beyond it new groups are
+    /// counted in an `other` series.
+    pub max_series_per_tenant: usize,
+    /// Base URL of the dashboard as users reach it, for links in
+    /// notifications (default: `http://<server.listen>`).
+    pub public_url: Option<String>,
+    /// Wait before the first retry of a failed notification; doubles after
+    /// each further failure (at most 5 minutes).
+    #[serde(deserialize_with = "de_duration")]
+    pub retry_base: Duration,
+    /// Attempts per notification before it is abandoned (and logged so).
+    pub max_attempts: u32,
+    /// Time limit of one outbound notification request.
+    #[serde(deserialize_with = "de_duration")]
+    pub send_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiveConfig {
+    /// Dashboard WebSocket connections at most, over all tenants.
+    pub max_connections: usize,
+    /// Dashboard WebSocket connections of one tenant at most.
+    pub max_connections_per_tenant: usize,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            // An idle subscribed dashboard costs tens of KiB (socket
+            // buffers, its queue, its task): 10,000 stay well under 1 GiB.
+            max_connections: 10_000,
+            // One tenant cannot take every slot from the others.
+            max_connections_per_tenant: 2_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// SMTP relay for email channels; unset disables email delivery.
+    pub host: Option<String>,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// Sender address of notification emails.
+    pub from: String,
+    /// `starttls` (default), `tls` (implicit TLS, usually port 465) or
+    /// `none` (plain text; only for a relay on a trusted network).
+    pub tls: String,
+    /// Time limit of one email delivery.
+    #[serde(deserialize_with = "de_duration")]
+    pub timeout: Duration,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: None,
+            port: 587,
+            username: None,
+            password: None,
+            from: "PulseStream <pulsestream@localhost>".to_owned(),
+            tls: "starttls".to_owned(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Default for AlertingConfig {
+    fn default() -> Self {
+        AlertingConfig {
+            // A series with traffic every second costs a few KiB for the
+            // hour it covers: 10,000 series stay well under 100 MiB.
+            max_series_per_tenant: 10_000,
+            public_url: None,
+            retry_base: Duration::from_secs(1),
+            // 1 + 2 + 4 + ... + 64 s: about two minutes of retries.
+            max_attempts: 8,
+            send_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 /// Default request body limit (contract section 4).
@@ -418,6 +509,13 @@ impl Config {
         if s.max_connections == 0 {
             return Err(invalid("server.max_connections", o, "must be at least 1"));
         }
+        if self.live.max_connections == 0 || self.live.max_connections_per_tenant == 0 {
+            return Err(invalid(
+                "live.max_connections",
+                o,
+                "live.max_connections and live.max_connections_per_tenant must be at least 1",
+            ));
+        }
         if s.max_body_bytes < 1024 {
             return Err(invalid("server.max_body_bytes", o, "must be at least 1024"));
         }
@@ -547,6 +645,38 @@ impl Config {
                 o,
                 "must be at least 1",
             ));
+        }
+        let a = &self.alerting;
+        if a.max_series_per_tenant < 10 {
+            return Err(invalid(
+                "alerting.max_series_per_tenant",
+                o,
+                "must be at least 10",
+            ));
+        }
+        if a.max_attempts == 0 || a.max_attempts > 30 {
+            return Err(invalid("alerting.max_attempts", o, "must be 1 to 30"));
+        }
+        if a.retry_base.is_zero() || a.send_timeout.is_zero() {
+            return Err(invalid(
+                "alerting.retry_base/send_timeout",
+                o,
+                "must be greater than zero",
+            ));
+        }
+        if let Some(u) = &a.public_url
+            && !crate::alerting::rules::is_http_url(u)
+        {
+            return Err(invalid("alerting.public_url", o, "must be an http(s) URL"));
+        }
+        if !matches!(self.smtp.tls.as_str(), "starttls" | "tls" | "none") {
+            return Err(invalid("smtp.tls", o, "must be starttls, tls or none"));
+        }
+        if self.smtp.port == 0 || self.smtp.timeout.is_zero() {
+            return Err(invalid("smtp.port/timeout", o, "must be greater than zero"));
+        }
+        if self.smtp.username.is_some() != self.smtp.password.is_some() {
+            return Err(invalid("smtp.username/password", o, "set both or neither"));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(invalid("log.level", o, "not a valid log filter"));

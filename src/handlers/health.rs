@@ -67,6 +67,7 @@ pub fn metrics(state: &AppState) -> HttpResponse {
     let stats = super::limits_metrics::visible_stats(state);
     let mut out = state.metrics.render(&stats);
     super::limits_metrics::render(state, &mut out);
+    state.alerting.render_metrics(&mut out);
     text(
         StatusCode::OK,
         "text/plain; version=0.0.4; charset=utf-8",

@@ -176,7 +176,7 @@ impl Meta {
         Ok(meta)
     }
 
-    fn db(&self) -> &Database {
+    pub(crate) fn db(&self) -> &Database {
         &self.inner.db
     }
 

@@ -49,6 +49,11 @@ impl LatencySketch {
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
+    /// Heap bytes held by the bins (memory accounting of in-memory users
+    /// such as the alerting windows).
+    pub fn heap_bytes(&self) -> usize {
+        self.bins.capacity() * std::mem::size_of::<u64>()
+    }
 
     /// Adds one value; NaN (null) and negative values are ignored.
     pub fn add(&mut self, v: f64) {

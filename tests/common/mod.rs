@@ -11,6 +11,9 @@
 //! every helper.
 #![allow(dead_code)]
 
+pub mod sink;
+pub mod smtp_sink;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,0 +1,780 @@
+//! One tenant's alerting state and the evaluation of its rules: the
+//! rolling-window series (per rule spec, plus the real-time endpoint's
+//! per-service and per-endpoint series), rules, alerts (one active per
+//! (rule, group)), channels and silences.
+//!
+//! Everything here is synchronous and takes `now` as a parameter; the
+//! caller holds the tenant's lock, persists the writes an evaluation
+//! returns and hands its deliveries to the notifier. Nothing here does I/O.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use pulsestream_storage::{Event, Micros};
+use serde_json::{Value, json};
+
+use super::filter::{EventField, Filter};
+use super::lifecycle::{self, Outcome};
+use super::model::{Alert, AlertState, Channel, Delivery, Silence};
+use super::persist::{self, Write};
+use super::rules::{Metric, Rule};
+use super::window::{Bucket, GroupKey, Needs, OTHER, Ring, sec_of};
+
+/// Resolved alerts kept per tenant (memory and the list API); older ones
+/// are deleted. Active alerts are never dropped.
+pub const MAX_RESOLVED_PER_TENANT: usize = 1000;
+
+/// The real-time endpoint's series specs (no filter; sketches kept).
+pub const RT_ALL: &str = "rt:all";
+pub const RT_SERVICE: &str = "rt:service";
+pub const RT_ENDPOINT: &str = "rt:endpoint";
+
+/// The series of one filter + group-by, shared by every rule that has it.
+#[derive(Debug)]
+pub struct Spec {
+    pub filter: Filter,
+    pub group_by: Vec<EventField>,
+    pub needs: Needs,
+    pub series: HashMap<GroupKey, Ring>,
+    /// Rules using it (0 for the real-time specs, which always exist).
+    pub rules: usize,
+    /// When the spec started receiving events (epoch micros): `no_data`
+    /// fires only once the spec has watched for a whole window.
+    pub since: i64,
+    /// Received events since the last evaluation of its rules.
+    pub dirty: bool,
+    /// Live batches add only events received at or after this (epoch
+    /// micros); older ones come from the store by a backfill, so none is
+    /// counted twice.
+    pub cutoff: i64,
+}
+
+/// Everything alerting holds for one tenant.
+pub struct TenantState {
+    pub tenant: String,
+    pub rules: BTreeMap<String, Arc<Rule>>,
+    pub specs: HashMap<String, Spec>,
+    pub series_count: usize,
+    /// Events that went to an `other` series because of the series cap.
+    pub overflow_events: u64,
+    pub alerts: HashMap<String, Alert>,
+    /// (rule id, group key) → id of its active alert.
+    pub active: HashMap<(String, String), String>,
+    pub channels: BTreeMap<String, Channel>,
+    pub silences: BTreeMap<String, Silence>,
+    /// Rule id → (computed at, group key → baseline value).
+    pub baselines: HashMap<String, (i64, HashMap<String, f64>)>,
+}
+
+/// What an evaluation or an action produced, for the caller to persist
+/// and send.
+#[derive(Default)]
+pub struct Effects {
+    pub writes: Vec<Write>,
+    pub deliveries: Vec<Delivery>,
+    pub evaluations: u64,
+    /// Alerts whose state changed (for the live dashboard and metrics).
+    pub changed: Vec<Alert>,
+}
+
+/// The text form of a group key (map key and persisted alert field).
+pub fn group_key_string(gk: &GroupKey) -> String {
+    let mut s = String::new();
+    for (i, v) in gk.iter().enumerate() {
+        if i > 0 {
+            s.push('\u{1f}');
+        }
+        match v {
+            Some(v) => s.push_str(v),
+            None => s.push('\u{0}'),
+        }
+    }
+    s
+}
+
+/// Value of `metric` over a window summary (`None`: undefined, e.g. an
+/// error rate of nothing).
+pub fn metric_value(metric: Metric, b: &Bucket, window_secs: i64) -> Option<f64> {
+    match metric {
+        Metric::Count | Metric::NoData => Some(b.count as f64),
+        Metric::Rate => Some(b.count as f64 / window_secs.max(1) as f64),
+        Metric::ErrorRate => (b.count > 0).then(|| b.errors as f64 / b.count as f64),
+        Metric::ErrorCount => Some(b.errors as f64),
+        Metric::AvgLatency => (b.latency_n > 0).then(|| b.latency_sum / b.latency_n as f64),
+        Metric::DistinctUsers => Some(b.users.estimate()),
+        Metric::P50 | Metric::P90 | Metric::P95 | Metric::P99 => {
+            b.latency.quantile(metric.quantile().unwrap_or(0.5))
+        }
+    }
+}
+
+/// The webhook body of contract section 7.
+pub fn payload(tenant: &str, a: &Alert, dashboard_base: &str) -> Value {
+    json!({
+        "version": "1",
+        "tenant": tenant,
+        "alert": a.webhook_json(),
+        "dashboard_url": format!("{dashboard_base}/alerts/{}", a.id),
+    })
+}
+
+impl TenantState {
+    pub fn new(tenant: &str, now: i64) -> TenantState {
+        let mut t = TenantState {
+            tenant: tenant.to_owned(),
+            rules: BTreeMap::new(),
+            specs: HashMap::new(),
+            series_count: 0,
+            overflow_events: 0,
+            alerts: HashMap::new(),
+            active: HashMap::new(),
+            channels: BTreeMap::new(),
+            silences: BTreeMap::new(),
+            baselines: HashMap::new(),
+        };
+        let rt = Needs {
+            latency_sketch: true,
+            users: false,
+        };
+        for (key, g) in [
+            (RT_ALL, vec![]),
+            (RT_SERVICE, vec![EventField::Service]),
+            (RT_ENDPOINT, vec![EventField::Endpoint]),
+        ] {
+            t.specs.insert(
+                key.to_owned(),
+                Spec {
+                    filter: Filter::default(),
+                    group_by: g,
+                    needs: rt,
+                    series: HashMap::new(),
+                    rules: 0,
+                    since: now,
+                    dirty: false,
+                    cutoff: 0,
+                },
+            );
+        }
+        t
+    }
+
+    /// Adds a batch to every spec it matches. Returns true when a rule's
+    /// series was touched (the caller then evaluates at once).
+    pub fn ingest(&mut self, events: &[Event], now: i64, max_series: usize) -> bool {
+        self.ingest_into(events, now, max_series, None)
+    }
+
+    /// `ingest`, into one spec only when `only` is set (a backfill), which
+    /// then takes exactly the events received before the spec's cutoff.
+    pub fn ingest_into(
+        &mut self,
+        events: &[Event],
+        now: i64,
+        max_series: usize,
+        only: Option<&str>,
+    ) -> bool {
+        let now_sec = sec_of(Micros(now));
+        let mut touched = false;
+        let TenantState {
+            specs,
+            series_count,
+            overflow_events,
+            ..
+        } = self;
+        for e in events {
+            let sec = sec_of(e.timestamp);
+            for (key, spec) in specs.iter_mut() {
+                let wanted = match only {
+                    Some(k) => k == key && e.received_at.0 < spec.cutoff,
+                    None => e.received_at.0 >= spec.cutoff,
+                };
+                if !wanted || !spec.filter.matches(e) {
+                    continue;
+                }
+                let gk: GroupKey = spec.group_by.iter().map(|f| f.text(e)).collect();
+                let ring = if spec.series.contains_key(&gk) {
+                    spec.series.get_mut(&gk)
+                } else if *series_count < max_series {
+                    *series_count += 1;
+                    Some(spec.series.entry(gk).or_default())
+                } else {
+                    // At the cap: count in the spec's overflow series,
+                    // never lose the event silently.
+                    *overflow_events += 1;
+                    let other: GroupKey = vec![Some(OTHER.to_owned()); spec.group_by.len()];
+                    let fresh = !spec.series.contains_key(&other);
+                    if fresh {
+                        *series_count += 1;
+                    }
+                    Some(spec.series.entry(other).or_default())
+                };
+                if let Some(r) = ring
+                    && r.add(sec, now_sec, e, spec.needs)
+                    && spec.rules > 0
+                {
+                    spec.dirty = true;
+                    touched = true;
+                }
+            }
+        }
+        touched
+    }
+
+    /// Moves every ring to `now` and forgets series with no data left.
+    pub fn advance(&mut self, now: i64) {
+        let now_sec = sec_of(Micros(now));
+        let mut removed = 0;
+        for spec in self.specs.values_mut() {
+            spec.series.retain(|_, r| {
+                r.advance(now_sec);
+                let keep = !r.is_empty();
+                if !keep {
+                    removed += 1;
+                }
+                keep
+            });
+        }
+        self.series_count = self.series_count.saturating_sub(removed);
+    }
+
+    /// Window memory of this tenant (bytes, approximate).
+    pub fn window_bytes(&self) -> usize {
+        self.specs
+            .values()
+            .flat_map(|s| s.series.iter())
+            .map(|(k, r)| {
+                r.bytes()
+                    + k.iter()
+                        .map(|v| v.as_ref().map_or(0, String::capacity) + 24)
+                        .sum::<usize>()
+            })
+            .sum()
+    }
+
+    /// Registers a rule (new or updated) and the spec it reads.
+    pub fn put_rule(&mut self, rule: Arc<Rule>, now: i64) -> bool {
+        let mut new_spec = false;
+        if let Some(old) = self.rules.remove(&rule.id) {
+            self.release_spec(&old.spec_key);
+            self.baselines.remove(&rule.id);
+        }
+        let needs = rule.metric.needs();
+        match self.specs.get_mut(&rule.spec_key) {
+            Some(s) => {
+                s.rules += 1;
+                s.needs = s.needs.union(needs);
+            }
+            None => {
+                new_spec = true;
+                self.specs.insert(
+                    rule.spec_key.clone(),
+                    Spec {
+                        filter: rule.filter.clone(),
+                        group_by: rule.group_by.clone(),
+                        needs,
+                        series: HashMap::new(),
+                        rules: 1,
+                        since: rule.created_at.min(now),
+                        dirty: false,
+                        cutoff: 0,
+                    },
+                );
+            }
+        }
+        self.rules.insert(rule.id.clone(), rule);
+        new_spec
+    }
+
+    fn release_spec(&mut self, key: &str) {
+        let drop = match self.specs.get_mut(key) {
+            Some(s) if s.rules > 0 => {
+                s.rules -= 1;
+                s.rules == 0
+            }
+            _ => false,
+        };
+        if drop && let Some(s) = self.specs.remove(key) {
+            self.series_count = self.series_count.saturating_sub(s.series.len());
+        }
+    }
+
+    /// Removes a rule; its active alerts are resolved (and whoever was told
+    /// they fired is told they resolved).
+    pub fn remove_rule(&mut self, id: &str, now: i64, dashboard: &str, fx: &mut Effects) -> bool {
+        let Some(rule) = self.rules.remove(id) else {
+            return false;
+        };
+        self.resolve_rule_alerts(&rule, now, dashboard, fx);
+        self.release_spec(&rule.spec_key);
+        self.baselines.remove(id);
+        true
+    }
+
+    /// Resolves every active alert of `rule` (deleted or disabled rule).
+    pub fn resolve_rule_alerts(
+        &mut self,
+        rule: &Rule,
+        now: i64,
+        dashboard: &str,
+        fx: &mut Effects,
+    ) {
+        let ids: Vec<String> = self
+            .active
+            .iter()
+            .filter(|((r, _), _)| *r == rule.id)
+            .map(|(_, a)| a.clone())
+            .collect();
+        for aid in ids {
+            let mut out = Outcome::default();
+            if let Some(a) = self.alerts.get_mut(&aid) {
+                let silenced = a.silenced;
+                lifecycle::resolve(a, now, None, silenced, &mut out);
+            }
+            self.apply(&aid, out, now, dashboard, fx);
+        }
+    }
+
+    fn silenced(&self, a: &Alert, now: i64) -> bool {
+        self.silences
+            .values()
+            .any(|s| s.is_active(now) && s.matches(a))
+    }
+
+    /// Persists and notifies the outcome of a step of alert `aid`.
+    pub fn apply(&mut self, aid: &str, out: Outcome, now: i64, dashboard: &str, fx: &mut Effects) {
+        let Some(a) = self.alerts.get(aid) else {
+            return;
+        };
+        let k = persist::key(&self.tenant, aid);
+        if out.drop {
+            let key = (a.rule_id.clone(), a.group_key.clone());
+            self.active.remove(&key);
+            self.alerts.remove(aid);
+            fx.writes.push(Write::Delete(persist::ALERTS, k));
+            return;
+        }
+        if !a.state.is_active() {
+            self.active
+                .remove(&(a.rule_id.clone(), a.group_key.clone()));
+        }
+        for n in &out.notices {
+            for ch in &n.channels {
+                if !self.channels.contains_key(ch) {
+                    tracing::warn!(tenant = %self.tenant, channel = %ch, alert = %aid,
+                        "alert names a channel that does not exist; skipped");
+                    continue;
+                }
+                let d = Delivery {
+                    id: crate::auth::random::id("dl"),
+                    tenant: self.tenant.clone(),
+                    alert_id: Some(aid.to_owned()),
+                    channel_id: ch.clone(),
+                    kind: n.kind,
+                    payload: payload(&self.tenant, a, dashboard),
+                    attempts: 0,
+                    next_at: now,
+                    created_at: now,
+                };
+                fx.writes.push(persist::put(
+                    persist::DELIVERIES,
+                    persist::key(&self.tenant, &d.id),
+                    &d,
+                ));
+                fx.deliveries.push(d);
+            }
+        }
+        if out.changed {
+            fx.writes.push(persist::put(persist::ALERTS, k, a));
+            fx.changed.push(a.clone());
+        }
+    }
+
+    /// Evaluates the tenant's enabled rules at `now` (only those whose
+    /// series received events when `only_dirty`). `baselines` holds the
+    /// baseline values per rule and group key.
+    pub fn evaluate(&mut self, now: i64, only_dirty: bool, dashboard: &str, fx: &mut Effects) {
+        let now_sec = sec_of(Micros(now));
+        let rules: Vec<Arc<Rule>> = self
+            .rules
+            .values()
+            .filter(|r| r.enabled)
+            .filter(|r| !only_dirty || self.specs.get(&r.spec_key).is_some_and(|s| s.dirty))
+            .cloned()
+            .collect();
+        for rule in rules {
+            fx.evaluations += 1;
+            let Some(spec) = self.specs.get(&rule.spec_key) else {
+                continue;
+            };
+            let needs = rule.metric.needs();
+            let watched_long_enough = now - spec.since >= rule.window_secs * Micros::SECOND;
+            let mut results: Vec<(GroupKey, Option<f64>, bool)> = Vec::new();
+            let mut judge = |gk: &GroupKey, b: &Bucket| {
+                let value = metric_value(rule.metric, b, rule.window_secs);
+                let holds = if rule.metric == Metric::NoData {
+                    b.count == 0 && watched_long_enough
+                } else {
+                    b.count >= rule.min_events.max(1)
+                        && value.is_some_and(|v| rule.op.holds(v, rule.threshold))
+                };
+                results.push((gk.clone(), value, holds));
+            };
+            for (gk, ring) in &spec.series {
+                judge(gk, &ring.summary(now_sec, rule.window_secs, needs));
+            }
+            if rule.group_by.is_empty() && spec.series.is_empty() {
+                judge(&Vec::new(), &Bucket::default());
+            }
+            let base = match rule.baseline {
+                Some(_) => self.baselines.get(&rule.id).map(|(_, m)| m.clone()),
+                None => None,
+            };
+            let mut seen = std::collections::HashSet::new();
+            for (gk, value, mut holds) in results {
+                let gks = group_key_string(&gk);
+                let mut baseline_value = None;
+                if let Some(b) = rule.baseline {
+                    baseline_value = base.as_ref().and_then(|m| m.get(&gks)).copied();
+                    holds = holds
+                        && match (value, baseline_value) {
+                            (Some(v), Some(bv)) => rule.op.holds(v, b.factor * bv),
+                            _ => false,
+                        };
+                }
+                seen.insert(gks.clone());
+                let key = (rule.id.clone(), gks.clone());
+                let aid = match self.active.get(&key) {
+                    Some(aid) => aid.clone(),
+                    None if holds => {
+                        let group = rule
+                            .group_by
+                            .iter()
+                            .zip(gk.iter())
+                            .map(|(f, v)| (f.name(), v.clone()))
+                            .collect();
+                        let a = lifecycle::open(
+                            crate::auth::random::id("al"),
+                            &self.tenant,
+                            &rule,
+                            group,
+                            gks.clone(),
+                            now,
+                        );
+                        let aid = a.id.clone();
+                        self.active.insert(key, aid.clone());
+                        self.alerts.insert(aid.clone(), a);
+                        aid
+                    }
+                    None => continue,
+                };
+                self.step_alert(
+                    &aid,
+                    &rule,
+                    holds,
+                    value,
+                    baseline_value,
+                    now,
+                    dashboard,
+                    fx,
+                );
+            }
+            // Active alerts whose series is gone: no events in the horizon.
+            let orphans: Vec<String> = self
+                .active
+                .iter()
+                .filter(|((r, g), _)| *r == rule.id && !seen.contains(g))
+                .map(|(_, a)| a.clone())
+                .collect();
+            for aid in orphans {
+                let holds = rule.metric == Metric::NoData;
+                let value = holds.then_some(0.0);
+                self.step_alert(&aid, &rule, holds, value, None, now, dashboard, fx);
+            }
+        }
+        for s in self.specs.values_mut() {
+            s.dirty = false;
+        }
+        self.prune_resolved(fx);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn step_alert(
+        &mut self,
+        aid: &str,
+        rule: &Rule,
+        holds: bool,
+        value: Option<f64>,
+        baseline_value: Option<f64>,
+        now: i64,
+        dashboard: &str,
+        fx: &mut Effects,
+    ) {
+        let silenced = match self.alerts.get(aid) {
+            Some(a) => self.silenced(a, now),
+            None => return,
+        };
+        let Some(a) = self.alerts.get_mut(aid) else {
+            return;
+        };
+        let before_value = a.value;
+        a.value = value;
+        a.baseline_value = baseline_value;
+        let was_new = a.history.len() == 1 && a.state == AlertState::Pending && a.started_at == now;
+        let mut out = lifecycle::step(a, rule, holds, now, silenced);
+        if was_new {
+            out.changed = true;
+        }
+        // The value is persisted with transitions, not on every change:
+        // one write per second per alert would be pure overhead.
+        let _ = before_value;
+        self.apply(aid, out, now, dashboard, fx);
+    }
+
+    fn prune_resolved(&mut self, fx: &mut Effects) {
+        let resolved = self.alerts.len() - self.active.len();
+        if resolved <= MAX_RESOLVED_PER_TENANT {
+            return;
+        }
+        let mut old: Vec<(i64, String)> = self
+            .alerts
+            .values()
+            .filter(|a| !a.state.is_active())
+            .map(|a| (a.resolved_at.unwrap_or(a.started_at), a.id.clone()))
+            .collect();
+        old.sort();
+        for (_, id) in old.into_iter().take(resolved - MAX_RESOLVED_PER_TENANT) {
+            self.alerts.remove(&id);
+            fx.writes.push(Write::Delete(
+                persist::ALERTS,
+                persist::key(&self.tenant, &id),
+            ));
+        }
+    }
+
+    /// Acknowledges an alert for `by`. `Err(state)` when it cannot be.
+    pub fn acknowledge(
+        &mut self,
+        aid: &str,
+        by: &str,
+        now: i64,
+        fx: &mut Effects,
+    ) -> Option<Result<(), AlertState>> {
+        let a = self.alerts.get_mut(aid)?;
+        if !lifecycle::acknowledge(a, now, by) {
+            return Some(Err(a.state));
+        }
+        fx.writes.push(persist::put(
+            persist::ALERTS,
+            persist::key(&self.tenant, aid),
+            &*a,
+        ));
+        fx.changed.push(a.clone());
+        Some(Ok(()))
+    }
+
+    /// Resolves an alert by hand.
+    pub fn resolve_by(
+        &mut self,
+        aid: &str,
+        by: &str,
+        now: i64,
+        dashboard: &str,
+        fx: &mut Effects,
+    ) -> Option<Result<(), AlertState>> {
+        let silenced = {
+            let a = self.alerts.get(aid)?;
+            if !a.state.is_active() {
+                return Some(Err(a.state));
+            }
+            self.silenced(a, now)
+        };
+        let mut out = Outcome::default();
+        if let Some(a) = self.alerts.get_mut(aid) {
+            lifecycle::resolve(a, now, Some(by.to_owned()), silenced, &mut out);
+        }
+        self.apply(aid, out, now, dashboard, fx);
+        Some(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerting::model::{Matcher, NoticeKind};
+    use crate::alerting::rules::compile;
+
+    const S: i64 = Micros::SECOND;
+    const T0: i64 = 1_800_000_000 * S;
+
+    fn ev(t: i64, endpoint: &str, status: u16) -> Event {
+        Event {
+            timestamp: Micros(t),
+            event_type: "api_call".into(),
+            service: Some("checkout".into()),
+            endpoint: Some(endpoint.into()),
+            status_code: Some(status),
+            latency_ms: Some(20.0),
+            ..Event::default()
+        }
+    }
+
+    fn tenant_with(rule: Value) -> TenantState {
+        let mut t = TenantState::new("t1", T0 - 3600 * S);
+        t.channels.insert(
+            "ch_a".into(),
+            Channel {
+                id: "ch_a".into(),
+                tenant: "t1".into(),
+                name: "a".into(),
+                kind: "webhook".into(),
+                config: json!({"url": "http://127.0.0.1:1/"}),
+                created_at: 0,
+            },
+        );
+        let r = compile(&rule, "r_1", 0).expect("rule");
+        t.put_rule(Arc::new(r), T0 - 3600 * S);
+        t
+    }
+
+    fn error_rule() -> Value {
+        json!({"name": "5xx", "channels": ["ch_a"], "group_by": ["endpoint"],
+               "condition": {"metric": "error_rate", "window": "1m", "op": ">",
+                             "threshold": 0.5, "min_events": 5}})
+    }
+
+    #[test]
+    fn a_burst_on_one_endpoint_fires_one_alert_for_that_endpoint() {
+        let mut t = tenant_with(error_rule());
+        let mut batch = Vec::new();
+        for i in 0..10 {
+            batch.push(ev(T0 + i * S / 10, "/pay", 503));
+            batch.push(ev(T0 + i * S / 10, "/list", 200));
+        }
+        assert!(t.ingest(&batch, T0 + S, 1000));
+        let mut fx = Effects::default();
+        t.evaluate(T0 + S, true, "http://x", &mut fx);
+        assert_eq!(fx.deliveries.len(), 1);
+        let d = &fx.deliveries[0];
+        assert_eq!(d.payload["alert"]["group"]["endpoint"], "/pay");
+        assert_eq!(d.payload["alert"]["state"], "firing");
+        // Same condition a second later: still one alert, no new notice.
+        let mut fx = Effects::default();
+        t.ingest(&[ev(T0 + S + 1, "/pay", 500)], T0 + 2 * S, 1000);
+        t.evaluate(T0 + 2 * S, false, "http://x", &mut fx);
+        assert!(fx.deliveries.is_empty());
+        assert_eq!(t.active.len(), 1);
+        // The window passes without errors: resolved and notified.
+        let mut fx = Effects::default();
+        t.advance(T0 + 70 * S);
+        t.evaluate(T0 + 70 * S, false, "http://x", &mut fx);
+        assert_eq!(fx.deliveries.len(), 1);
+        assert_eq!(fx.deliveries[0].kind, NoticeKind::Resolved);
+        assert!(t.active.is_empty());
+    }
+
+    #[test]
+    fn min_events_keeps_a_single_error_quiet() {
+        let mut t = tenant_with(error_rule());
+        t.ingest(&[ev(T0, "/pay", 500)], T0 + S, 1000);
+        let mut fx = Effects::default();
+        t.evaluate(T0 + S, false, "http://x", &mut fx);
+        assert!(t.alerts.is_empty());
+    }
+
+    #[test]
+    fn no_data_fires_for_a_silent_group_and_resolves_when_it_speaks() {
+        let mut t = tenant_with(json!({"name": "silent", "channels": ["ch_a"],
+            "group_by": ["service"], "condition": {"metric": "no_data", "window": "1m"}}));
+        t.ingest(&[ev(T0, "/pay", 200)], T0, 1000);
+        let mut fx = Effects::default();
+        t.evaluate(T0 + 30 * S, false, "http://x", &mut fx);
+        assert!(t.active.is_empty());
+        t.evaluate(T0 + 61 * S, false, "http://x", &mut fx);
+        assert_eq!(t.active.len(), 1);
+        assert_eq!(fx.deliveries.len(), 1);
+        t.ingest(&[ev(T0 + 62 * S, "/pay", 200)], T0 + 62 * S, 1000);
+        let mut fx = Effects::default();
+        t.evaluate(T0 + 62 * S, false, "http://x", &mut fx);
+        assert!(t.active.is_empty());
+        assert_eq!(fx.deliveries[0].kind, NoticeKind::Resolved);
+    }
+
+    #[test]
+    fn a_silence_marks_the_alert_and_holds_back_its_notice() {
+        let mut t = tenant_with(error_rule());
+        t.silences.insert(
+            "s1".into(),
+            Silence {
+                id: "s1".into(),
+                tenant: "t1".into(),
+                matchers: vec![Matcher {
+                    name: "endpoint".into(),
+                    value: "/pay".into(),
+                }],
+                starts_at: T0 - S,
+                ends_at: T0 + 10 * S,
+                comment: String::new(),
+                created_by: "x".into(),
+                created_at: T0,
+            },
+        );
+        let batch: Vec<Event> = (0..6).map(|i| ev(T0 + i, "/pay", 500)).collect();
+        t.ingest(&batch, T0 + S, 1000);
+        let mut fx = Effects::default();
+        t.evaluate(T0 + S, false, "http://x", &mut fx);
+        assert!(fx.deliveries.is_empty());
+        let a = t.alerts.values().next().expect("alert");
+        assert!(a.silenced);
+        assert_eq!(a.state, AlertState::Firing);
+        // Silence over while still firing: told now.
+        let mut fx = Effects::default();
+        t.evaluate(T0 + 11 * S, false, "http://x", &mut fx);
+        assert_eq!(fx.deliveries.len(), 1);
+    }
+
+    #[test]
+    fn baselines_compare_against_the_offset_or_hold_false_without_data() {
+        let mut t = tenant_with(json!({"name": "spike", "channels": ["ch_a"],
+            "condition": {"metric": "count", "window": "1m", "op": ">", "threshold": 5,
+                          "baseline": {"offset": "1d", "factor": 3.0}}}));
+        let batch: Vec<Event> = (0..40).map(|i| ev(T0 + i * S / 40, "/pay", 200)).collect();
+        t.ingest(&batch, T0 + S, 1000);
+        // No baseline data: false, and nothing fires.
+        let mut fx = Effects::default();
+        t.evaluate(T0 + S, false, "http://x", &mut fx);
+        assert!(t.active.is_empty());
+        // Yesterday 20 in the same window: 40 is not above 3 × 20.
+        t.baselines
+            .insert("r_1".into(), (T0, HashMap::from([(String::new(), 20.0)])));
+        t.evaluate(T0 + S, false, "http://x", &mut fx);
+        assert!(t.active.is_empty());
+        // Yesterday 10: 40 > 30, fires, and carries the baseline value.
+        t.baselines
+            .insert("r_1".into(), (T0, HashMap::from([(String::new(), 10.0)])));
+        t.evaluate(T0 + S, false, "http://x", &mut fx);
+        let a = t.alerts.values().next().expect("alert");
+        assert_eq!(a.baseline_value, Some(10.0));
+        assert_eq!(a.to_json()["baseline_value"], 10.0);
+    }
+
+    #[test]
+    fn the_series_cap_sends_new_groups_to_other_and_counts_them() {
+        let mut t = tenant_with(error_rule());
+        let batch: Vec<Event> = (0..50).map(|i| ev(T0, &format!("/e{i}"), 200)).collect();
+        t.ingest(&batch, T0, 20);
+        assert!(t.overflow_events > 0);
+        let spec = &t.specs[&t.rules["r_1"].spec_key];
+        let other = vec![Some(OTHER.to_owned())];
+        let in_other = spec
+            .series
+            .get(&other)
+            .map(|r| r.summary(sec_of(Micros(T0)), 60, Needs::default()).count);
+        let total: u64 = spec
+            .series
+            .values()
+            .map(|r| r.summary(sec_of(Micros(T0)), 60, Needs::default()).count)
+            .sum();
+        assert_eq!(total, 50, "nothing lost");
+        assert!(in_other.unwrap_or(0) > 0);
+    }
+}
