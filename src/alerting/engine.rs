@@ -401,6 +401,10 @@ impl TenantState {
             .filter(|r| !only_dirty || self.specs.get(&r.spec_key).is_some_and(|s| s.dirty))
             .cloned()
             .collect();
+        type SummaryKey = (String, i64, bool, bool);
+        let mut summaries: HashMap<SummaryKey, Arc<Vec<(GroupKey, Bucket)>>> = HashMap::new();
+        let with_active: std::collections::HashSet<String> =
+            self.active.keys().map(|(r, _)| r.clone()).collect();
         for rule in rules {
             fx.evaluations += 1;
             let Some(spec) = self.specs.get(&rule.spec_key) else {
@@ -408,6 +412,27 @@ impl TenantState {
             };
             let needs = rule.metric.needs();
             let watched_long_enough = now - spec.since >= rule.window_secs * Micros::SECOND;
+            // Rules on the same series and window share one pass over the
+            // buckets (a spec commonly carries several rules).
+            let cache_key = (
+                rule.spec_key.clone(),
+                rule.window_secs,
+                needs.latency_sketch,
+                needs.users,
+            );
+            let sums = summaries
+                .entry(cache_key)
+                .or_insert_with(|| {
+                    Arc::new(
+                        spec.series
+                            .iter()
+                            .map(|(gk, ring)| {
+                                (gk.clone(), ring.summary(now_sec, rule.window_secs, needs))
+                            })
+                            .collect(),
+                    )
+                })
+                .clone();
             let mut results: Vec<(GroupKey, Option<f64>, bool)> = Vec::new();
             let mut judge = |gk: &GroupKey, b: &Bucket| {
                 let value = metric_value(rule.metric, b, rule.window_secs);
@@ -419,8 +444,8 @@ impl TenantState {
                 };
                 results.push((gk.clone(), value, holds));
             };
-            for (gk, ring) in &spec.series {
-                judge(gk, &ring.summary(now_sec, rule.window_secs, needs));
+            for (gk, b) in sums.iter() {
+                judge(gk, b);
             }
             if rule.group_by.is_empty() && spec.series.is_empty() {
                 judge(&Vec::new(), &Bucket::default());
@@ -430,7 +455,13 @@ impl TenantState {
                 None => None,
             };
             let mut seen = std::collections::HashSet::new();
+            let has_active = with_active.contains(rule.id.as_str());
             for (gk, value, mut holds) in results {
+                // The common case (condition false, nothing active for the
+                // rule) costs no allocation.
+                if !holds && !has_active {
+                    continue;
+                }
                 let gks = group_key_string(&gk);
                 let mut baseline_value = None;
                 if let Some(b) = rule.baseline {
@@ -482,6 +513,7 @@ impl TenantState {
             let orphans: Vec<String> = self
                 .active
                 .iter()
+                .filter(|_| has_active)
                 .filter(|((r, g), _)| *r == rule.id && !seen.contains(g))
                 .map(|(_, a)| a.clone())
                 .collect();
