@@ -18,7 +18,7 @@ use super::lifecycle::{self, Outcome};
 use super::model::{Alert, AlertState, Channel, Delivery, Silence};
 use super::persist::{self, Write};
 use super::rules::{Metric, Rule};
-use super::window::{Bucket, GroupKey, Needs, OTHER, Ring, sec_of};
+use super::window::{Bucket, FINE_SECS, GroupKey, HORIZON_SECS, Needs, OTHER, Ring, sec_of};
 
 /// Resolved alerts kept per tenant (memory and the list API); older ones
 /// are deleted. Active alerts are never dropped.
@@ -43,6 +43,10 @@ pub struct Spec {
     pub since: i64,
     /// Received events since the last evaluation of its rules.
     pub dirty: bool,
+    /// How far back its rings keep data (seconds): the longest window of
+    /// its rules (an hour with a `no_data` rule, which must remember silent
+    /// groups), five minutes for the real-time series.
+    pub horizon: i64,
     /// Live batches add only events received at or after this (epoch
     /// micros); older ones come from the store by a backfill, so none is
     /// counted twice.
@@ -151,6 +155,7 @@ impl TenantState {
                     rules: 0,
                     since: now,
                     dirty: false,
+                    horizon: FINE_SECS,
                     cutoff: 0,
                 },
             );
@@ -209,7 +214,7 @@ impl TenantState {
                     Some(spec.series.entry(other).or_default())
                 };
                 if let Some(r) = ring
-                    && r.add(sec, now_sec, e, spec.needs)
+                    && r.add(sec, now_sec, e, spec.needs, spec.horizon)
                     && spec.rules > 0
                 {
                     spec.dirty = true;
@@ -225,8 +230,9 @@ impl TenantState {
         let now_sec = sec_of(Micros(now));
         let mut removed = 0;
         for spec in self.specs.values_mut() {
+            let horizon = spec.horizon;
             spec.series.retain(|_, r| {
-                r.advance(now_sec);
+                r.advance(now_sec, horizon);
                 let keep = !r.is_empty();
                 if !keep {
                     removed += 1;
@@ -259,10 +265,17 @@ impl TenantState {
             self.baselines.remove(&rule.id);
         }
         let needs = rule.metric.needs();
+        // A minute beyond the window: the far edge is read per minute.
+        let horizon = if rule.metric == Metric::NoData {
+            HORIZON_SECS
+        } else {
+            (rule.window_secs + 60).min(HORIZON_SECS)
+        };
         match self.specs.get_mut(&rule.spec_key) {
             Some(s) => {
                 s.rules += 1;
                 s.needs = s.needs.union(needs);
+                s.horizon = s.horizon.max(horizon);
             }
             None => {
                 new_spec = true;
@@ -276,6 +289,7 @@ impl TenantState {
                         rules: 1,
                         since: rule.created_at.min(now),
                         dirty: false,
+                        horizon,
                         cutoff: 0,
                     },
                 );
