@@ -613,3 +613,28 @@ async fn email_channels_deliver_firing_and_resolved_over_smtp() {
     assert!(mails[1].data.contains("[RESOLVED]"), "{}", mails[1].data);
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_channels_get_the_incoming_webhook_message_format() {
+    let s = TestServer::start().await;
+    let t = s.tenant("chat").await;
+    let sink = Sink::start().await;
+    let (st, _, ch) = s
+        .post(
+            "/api/v1/alerting/channels",
+            Some(&t.token),
+            &json!({"name": "team", "type": "slack", "config": {"url": sink.url}}),
+        )
+        .await;
+    assert_eq!(st.as_u16(), 201, "{ch}");
+    let ch = ch["id"].as_str().expect("id").to_owned();
+    error_rule(&s, &t, &ch, "1m").await;
+    ingest(&s, &t, burst("/api/v1/pay")).await;
+    let got = sink.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(got.len(), 1);
+    let m = got[0].json();
+    assert_eq!(m["text"], "[FIRING] Checkout 5xx (endpoint=/api/v1/pay)");
+    assert_eq!(m["attachments"][0]["color"], "#d00000");
+    assert!(got[0].headers.get("x-pulsestream-signature").is_none());
+    s.stop().await;
+}

@@ -18,7 +18,7 @@ use super::lifecycle::{self, Outcome};
 use super::model::{Alert, AlertState, Channel, Delivery, Silence};
 use super::persist::{self, Write};
 use super::rules::{Metric, Rule};
-use super::window::{Bucket, GroupKey, Needs, OTHER, Ring, sec_of};
+use super::window::{Bucket, FINE_SECS, GroupKey, HORIZON_SECS, Needs, OTHER, Ring, sec_of};
 
 /// Resolved alerts kept per tenant (memory and the list API); older ones
 /// are deleted. Active alerts are never dropped.
@@ -43,6 +43,10 @@ pub struct Spec {
     pub since: i64,
     /// Received events since the last evaluation of its rules.
     pub dirty: bool,
+    /// How far back its rings keep data (seconds): the longest window of
+    /// its rules (an hour with a `no_data` rule, which must remember silent
+    /// groups), five minutes for the real-time series.
+    pub horizon: i64,
     /// Live batches add only events received at or after this (epoch
     /// micros); older ones come from the store by a backfill, so none is
     /// counted twice.
@@ -151,6 +155,7 @@ impl TenantState {
                     rules: 0,
                     since: now,
                     dirty: false,
+                    horizon: FINE_SECS,
                     cutoff: 0,
                 },
             );
@@ -209,7 +214,7 @@ impl TenantState {
                     Some(spec.series.entry(other).or_default())
                 };
                 if let Some(r) = ring
-                    && r.add(sec, now_sec, e, spec.needs)
+                    && r.add(sec, now_sec, e, spec.needs, spec.horizon)
                     && spec.rules > 0
                 {
                     spec.dirty = true;
@@ -225,8 +230,9 @@ impl TenantState {
         let now_sec = sec_of(Micros(now));
         let mut removed = 0;
         for spec in self.specs.values_mut() {
+            let horizon = spec.horizon;
             spec.series.retain(|_, r| {
-                r.advance(now_sec);
+                r.advance(now_sec, horizon);
                 let keep = !r.is_empty();
                 if !keep {
                     removed += 1;
@@ -259,10 +265,17 @@ impl TenantState {
             self.baselines.remove(&rule.id);
         }
         let needs = rule.metric.needs();
+        // A minute beyond the window: the far edge is read per minute.
+        let horizon = if rule.metric == Metric::NoData {
+            HORIZON_SECS
+        } else {
+            (rule.window_secs + 60).min(HORIZON_SECS)
+        };
         match self.specs.get_mut(&rule.spec_key) {
             Some(s) => {
                 s.rules += 1;
                 s.needs = s.needs.union(needs);
+                s.horizon = s.horizon.max(horizon);
             }
             None => {
                 new_spec = true;
@@ -276,6 +289,7 @@ impl TenantState {
                         rules: 1,
                         since: rule.created_at.min(now),
                         dirty: false,
+                        horizon,
                         cutoff: 0,
                     },
                 );
@@ -401,6 +415,10 @@ impl TenantState {
             .filter(|r| !only_dirty || self.specs.get(&r.spec_key).is_some_and(|s| s.dirty))
             .cloned()
             .collect();
+        type SummaryKey = (String, i64, bool, bool);
+        let mut summaries: HashMap<SummaryKey, Arc<Vec<(GroupKey, Bucket)>>> = HashMap::new();
+        let with_active: std::collections::HashSet<String> =
+            self.active.keys().map(|(r, _)| r.clone()).collect();
         for rule in rules {
             fx.evaluations += 1;
             let Some(spec) = self.specs.get(&rule.spec_key) else {
@@ -408,6 +426,27 @@ impl TenantState {
             };
             let needs = rule.metric.needs();
             let watched_long_enough = now - spec.since >= rule.window_secs * Micros::SECOND;
+            // Rules on the same series and window share one pass over the
+            // buckets (a spec commonly carries several rules).
+            let cache_key = (
+                rule.spec_key.clone(),
+                rule.window_secs,
+                needs.latency_sketch,
+                needs.users,
+            );
+            let sums = summaries
+                .entry(cache_key)
+                .or_insert_with(|| {
+                    Arc::new(
+                        spec.series
+                            .iter()
+                            .map(|(gk, ring)| {
+                                (gk.clone(), ring.summary(now_sec, rule.window_secs, needs))
+                            })
+                            .collect(),
+                    )
+                })
+                .clone();
             let mut results: Vec<(GroupKey, Option<f64>, bool)> = Vec::new();
             let mut judge = |gk: &GroupKey, b: &Bucket| {
                 let value = metric_value(rule.metric, b, rule.window_secs);
@@ -419,8 +458,8 @@ impl TenantState {
                 };
                 results.push((gk.clone(), value, holds));
             };
-            for (gk, ring) in &spec.series {
-                judge(gk, &ring.summary(now_sec, rule.window_secs, needs));
+            for (gk, b) in sums.iter() {
+                judge(gk, b);
             }
             if rule.group_by.is_empty() && spec.series.is_empty() {
                 judge(&Vec::new(), &Bucket::default());
@@ -430,7 +469,13 @@ impl TenantState {
                 None => None,
             };
             let mut seen = std::collections::HashSet::new();
+            let has_active = with_active.contains(rule.id.as_str());
             for (gk, value, mut holds) in results {
+                // The common case (condition false, nothing active for the
+                // rule) costs no allocation.
+                if !holds && !has_active {
+                    continue;
+                }
                 let gks = group_key_string(&gk);
                 let mut baseline_value = None;
                 if let Some(b) = rule.baseline {
@@ -482,6 +527,7 @@ impl TenantState {
             let orphans: Vec<String> = self
                 .active
                 .iter()
+                .filter(|_| has_active)
                 .filter(|((r, g), _)| *r == rule.id && !seen.contains(g))
                 .map(|(_, a)| a.clone())
                 .collect();

@@ -3,6 +3,8 @@
 //! one event, and the same filter as storage predicates for baselines and
 //! window rebuilds (so the windows and the stored data agree on "matching").
 
+use std::borrow::Cow;
+
 use pulsestream_storage::event::AttrValue;
 use pulsestream_storage::query::{CmpOp, Field, Predicate, Value as QValue};
 use pulsestream_storage::{Event, Method, Severity};
@@ -80,6 +82,30 @@ impl EventField {
             EventField::Region => Field::Region,
             EventField::UserId => Field::UserId,
             EventField::Attr(k) => Field::Attr(k.clone()),
+        }
+    }
+
+    /// The event's value of this field as text, borrowed where it can be
+    /// (filters run per event per rule spec: no allocation on that path).
+    pub fn text_ref<'e>(&self, e: &'e Event) -> Option<Cow<'e, str>> {
+        match self {
+            EventField::EventType => Some(Cow::Borrowed(e.event_type.as_str())),
+            EventField::Service => e.service.as_deref().map(Cow::Borrowed),
+            EventField::Endpoint => e.endpoint.as_deref().map(Cow::Borrowed),
+            EventField::Method => e.method.map(|m: Method| Cow::Borrowed(m.as_str())),
+            EventField::StatusCode => e.status_code.map(|s| Cow::Owned(s.to_string())),
+            EventField::Severity => e.severity.map(|s: Severity| Cow::Borrowed(s.as_str())),
+            EventField::Region => e.region.as_deref().map(Cow::Borrowed),
+            EventField::UserId => e.user_id.as_deref().map(Cow::Borrowed),
+            EventField::Attr(k) => {
+                e.attributes
+                    .iter()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| match v {
+                        AttrValue::Str(s) => Cow::Borrowed(s.as_str()),
+                        other => Cow::Owned(attr_text(other)),
+                    })
+            }
         }
     }
 
@@ -249,7 +275,9 @@ impl Filter {
 
     pub fn matches(&self, e: &Event) -> bool {
         self.conds.iter().all(|(field, test)| match test {
-            Test::In(vals) => field.text(e).is_some_and(|t| vals.contains(&t)),
+            Test::In(vals) => field
+                .text_ref(e)
+                .is_some_and(|t| vals.iter().any(|v| v.as_str() == t.as_ref())),
             Test::Class(c) => e.status_code.is_some_and(|s| s / 100 == *c),
             Test::Cmp(op, n) => field.number(e).is_some_and(|v| match op {
                 CmpOp::Gt => v > *n,
@@ -259,8 +287,8 @@ impl Filter {
                 CmpOp::Ne => v != *n,
                 CmpOp::Eq => v == *n,
             }),
-            Test::Prefix(p) => field.text(e).is_some_and(|t| t.starts_with(p.as_str())),
-            Test::Contains(p) => field.text(e).is_some_and(|t| t.contains(p.as_str())),
+            Test::Prefix(p) => field.text_ref(e).is_some_and(|t| t.starts_with(p.as_str())),
+            Test::Contains(p) => field.text_ref(e).is_some_and(|t| t.contains(p.as_str())),
         })
     }
 

@@ -214,9 +214,11 @@ impl Alerting {
         self.tenants.read().keys().cloned().collect()
     }
 
-    /// Forgets a deleted tenant.
-    pub fn drop_tenant(&self, tenant: &str) {
+    /// Forgets a deleted tenant: its windows, rules, alerts, channels,
+    /// silences, queued deliveries and delivery log.
+    pub fn forget_tenant(&self, tenant: &str) -> crate::meta::MetaResult<()> {
         self.tenants.write().remove(tenant);
+        self.persist.delete_tenant(tenant)
     }
 
     pub fn channel(&self, tenant: &str, id: &str) -> Option<Channel> {

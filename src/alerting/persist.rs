@@ -178,6 +178,25 @@ impl Persist {
         Ok((out, next))
     }
 
+    /// Deletes every record of `tenant` from alerting's tables.
+    pub fn delete_tenant(&self, tenant: &str) -> MetaResult<()> {
+        let lo = format!("{tenant}/");
+        let hi = format!("{tenant}0");
+        let txn = self.meta.db().begin_write().map_err(db_err)?;
+        for t in [RULES, CHANNELS, SILENCES, ALERTS, DELIVERIES, LOG] {
+            let mut table = txn.open_table(t).map_err(db_err)?;
+            let keys: Vec<String> = table
+                .range(lo.as_str()..hi.as_str())
+                .map_err(db_err)?
+                .filter_map(|r| r.ok().map(|(k, _)| k.value().to_owned()))
+                .collect();
+            for k in keys {
+                table.remove(k.as_str()).map_err(db_err)?;
+            }
+        }
+        txn.commit().map_err(db_err)
+    }
+
     /// Deletes log entries older than `cutoff` (epoch micros).
     pub fn prune_log(&self, cutoff: i64) -> MetaResult<u64> {
         let txn = self.meta.db().begin_write().map_err(db_err)?;
@@ -200,5 +219,46 @@ impl Persist {
         }
         txn.commit().map_err(db_err)?;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerting::model::{Matcher, Silence};
+
+    fn silence(tenant: &str, id: &str) -> Silence {
+        Silence {
+            id: id.into(),
+            tenant: tenant.into(),
+            matchers: vec![Matcher {
+                name: "rule_id".into(),
+                value: "r".into(),
+            }],
+            starts_at: 0,
+            ends_at: 1,
+            comment: String::new(),
+            created_by: "x".into(),
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn records_survive_reopen_and_a_deleted_tenant_leaves_nothing() {
+        let (_d, meta) = crate::meta::test_meta();
+        let p = Persist::open(meta).expect("open");
+        p.write(vec![
+            put(SILENCES, key("t1", "s1"), &silence("t1", "s1")),
+            put(SILENCES, key("t1-x", "s2"), &silence("t1-x", "s2")),
+        ])
+        .expect("write");
+        assert_eq!(p.load().expect("load").silences.len(), 2);
+        p.delete_tenant("t1").expect("delete");
+        let left = p.load().expect("load").silences;
+        assert_eq!(left.len(), 1);
+        assert_eq!(
+            left[0].tenant, "t1-x",
+            "a tenant whose id extends another's is kept"
+        );
     }
 }

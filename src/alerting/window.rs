@@ -4,7 +4,9 @@
 //! The last `FINE_SECS` seconds are kept per second, so every window up to
 //! five minutes is exact to the second; older data, up to `HORIZON_SECS`,
 //! is folded into per-minute buckets (a window longer than five minutes is
-//! exact at its near edge and to the minute at its far edge). Only seconds
+//! exact at its near edge and to the minute at its far edge). A ring keeps
+//! only what the longest window reading it needs: the real-time series
+//! keep five minutes, a rule's series its window (the hour for `no_data`). Only seconds
 //! and minutes that saw events hold a bucket, so an idle series costs
 //! almost nothing. Sketches are kept only where a rule or the real-time
 //! endpoint needs them.
@@ -142,9 +144,9 @@ fn upsert(q: &mut VecDeque<(i64, Bucket)>, key: i64) -> &mut Bucket {
 
 impl Ring {
     /// Adds an event stamped `sec`, seen at `now_sec`. Events older than
-    /// the horizon are not kept (no window reaches them).
-    pub fn add(&mut self, sec: i64, now_sec: i64, e: &Event, needs: Needs) -> bool {
-        if sec <= now_sec - HORIZON_SECS {
+    /// `horizon` (the longest window reading this ring) are not kept.
+    pub fn add(&mut self, sec: i64, now_sec: i64, e: &Event, needs: Needs, horizon: i64) -> bool {
+        if sec <= now_sec - horizon {
             return false;
         }
         let b = if sec > now_sec - FINE_SECS {
@@ -159,7 +161,7 @@ impl Ring {
 
     /// Folds seconds that left the fine range into minutes and drops what
     /// left the horizon.
-    pub fn advance(&mut self, now_sec: i64) {
+    pub fn advance(&mut self, now_sec: i64, horizon: i64) {
         while let Some((s, _)) = self.fine.front()
             && *s <= now_sec - FINE_SECS
         {
@@ -169,7 +171,7 @@ impl Ring {
             upsert(&mut self.coarse, s.div_euclid(60)).merge(&b);
         }
         while let Some((m, _)) = self.coarse.front()
-            && (m + 1) * 60 <= now_sec - HORIZON_SECS
+            && (m + 1) * 60 <= now_sec - horizon
         {
             self.coarse.pop_front();
         }
@@ -258,9 +260,15 @@ mod tests {
         let now = 1_000_000;
         // One event per second over the last 10 minutes.
         for s in (now - 599)..=now {
-            r.add(s, now, &ev(if s % 10 == 0 { 500 } else { 200 }, 10.0), ALL);
+            r.add(
+                s,
+                now,
+                &ev(if s % 10 == 0 { 500 } else { 200 }, 10.0),
+                ALL,
+                HORIZON_SECS,
+            );
         }
-        r.advance(now);
+        r.advance(now, HORIZON_SECS);
         let w = r.summary(now, 60, ALL);
         assert_eq!(w.count, 60, "seconds now-59..=now");
         assert_eq!(w.errors, 6);
@@ -277,17 +285,17 @@ mod tests {
     fn data_leaves_the_horizon_and_late_events_land_in_minutes() {
         let mut r = Ring::default();
         let now = 10_000;
-        assert!(r.add(now - 1000, now, &ev(200, 1.0), ALL));
-        assert!(!r.add(now - HORIZON_SECS, now, &ev(200, 1.0), ALL));
+        assert!(r.add(now - 1000, now, &ev(200, 1.0), ALL, HORIZON_SECS));
+        assert!(!r.add(now - HORIZON_SECS, now, &ev(200, 1.0), ALL, HORIZON_SECS));
         assert_eq!(r.summary(now, 1800, ALL).count, 1);
-        r.advance(now + HORIZON_SECS);
+        r.advance(now + HORIZON_SECS, HORIZON_SECS);
         assert!(r.is_empty());
     }
 
     #[test]
     fn future_stamped_events_count_when_their_second_comes() {
         let mut r = Ring::default();
-        r.add(105, 100, &ev(200, 1.0), ALL);
+        r.add(105, 100, &ev(200, 1.0), ALL, HORIZON_SECS);
         assert_eq!(r.summary(100, 60, ALL).count, 0);
         assert_eq!(r.summary(105, 60, ALL).count, 1);
     }

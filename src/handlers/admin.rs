@@ -163,6 +163,7 @@ pub async fn delete(
         .await
         .map_err(ApiError::internal)??;
     let t = state.meta.delete_tenant(id)?;
+    state.alerting.forget_tenant(id)?;
     state.audit(
         None,
         &actor(&p),
