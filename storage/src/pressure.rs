@@ -170,6 +170,21 @@ mod tests {
             .collect()
     }
 
+    /// Appends batches of `n` until the store refuses one, which must be
+    /// `Overloaded` before `cap` batches; answers how many went in.
+    fn append_until_refused(store: &Store, t: &TenantId, n: usize, cap: usize) -> usize {
+        let mut k = 0;
+        let err = loop {
+            match store.append(t, &batch(n, k)) {
+                Ok(_) => k += 1,
+                Err(e) => break e,
+            }
+            assert!(k < cap, "never pushed back");
+        };
+        assert!(matches!(err, StorageError::Overloaded { .. }), "{err:?}");
+        k
+    }
+
     #[test]
     fn an_append_past_the_hard_limit_waits_then_stores_nothing() {
         let dir = tempfile::tempdir().unwrap();
@@ -183,15 +198,7 @@ mod tests {
         let slot = store.slot(&t);
         // Sealing cannot run while its lock is held: memory piles up.
         let guard = slot.seal_lock.lock();
-        let mut k = 0;
-        let err = loop {
-            match store.append(&t, &batch(200, k)) {
-                Ok(_) => k += 1,
-                Err(e) => break e,
-            }
-            assert!(k < 1000, "never pushed back");
-        };
-        assert!(matches!(err, StorageError::Overloaded { .. }), "{err:?}");
+        let k = append_until_refused(&store, &t, 200, 1000);
         assert!(store.held_bytes() > 2 * (64 << 10));
         let durable = store.wal.durable_lsn();
         assert_eq!(durable, k as u64, "the refused batch was not logged");
@@ -215,15 +222,7 @@ mod tests {
         let t = TenantId::new("t").unwrap();
         let slot = store.slot(&t);
         let guard = slot.seal_lock.lock();
-        let mut k = 0;
-        let err = loop {
-            match store.append(&t, &batch(20, k)) {
-                Ok(_) => k += 1,
-                Err(e) => break e,
-            }
-            assert!(k < 2000, "never pushed back");
-        };
-        assert!(matches!(err, StorageError::Overloaded { .. }), "{err:?}");
+        let k = append_until_refused(&store, &t, 20, 2000);
         let wal = store.wal.wal_bytes();
         assert!(
             wal <= (64 << 10) + (16 << 10) + 8192,
