@@ -348,6 +348,90 @@ async fn query_language() {
     s.stop().await;
 }
 
+/// The Apdex score of `events()` with threshold `t` ms, from the contract's
+/// definition: errors (here, status 503) are frustrated.
+fn apdex_of_events(t: f64) -> f64 {
+    let (mut sat, mut tol) = (0.0, 0.0);
+    for i in (0..60).filter(|i| i % 3 != 2) {
+        let l = 10.0 * f64::from(i);
+        sat += f64::from(u8::from(l <= t));
+        tol += f64::from(u8::from(l > t && l <= 4.0 * t));
+    }
+    (sat + tol / 2.0) / 60.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apdex_scores_with_the_query_or_tenant_threshold() {
+    let (s, t) = seeded("apdex").await;
+    let k = &t.read_key;
+    let score = |v: &Value, i: usize| v["rows"][0][i].as_f64().expect("score");
+    let r = query(
+        &s,
+        k,
+        json!({"from": "now-2h",
+               "aggregations": [{"op": "apdex", "field": "latency_ms", "t": 100, "as": "a100"},
+                                {"op": "apdex", "as": "default"}]}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["columns"], json!(["a100", "default"]));
+    assert!((score(&v, 0) - apdex_of_events(100.0)).abs() < 1e-9, "{v}");
+    assert!((score(&v, 1) - apdex_of_events(300.0)).abs() < 1e-9, "{v}");
+
+    // The tenant's own threshold replaces the default.
+    let (st, _, body) = s
+        .put(
+            "/api/v1/auth/tenant/profile",
+            Some(&t.token),
+            &json!({"apdex_t_ms": 50}),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["apdex_t_ms"], 50);
+    let r = query(
+        &s,
+        k,
+        json!({"from": "now-2h", "aggregations": [{"op": "apdex"}]}),
+    )
+    .await;
+    assert!(
+        (score(&r.json(), 0) - apdex_of_events(50.0)).abs() < 1e-9,
+        "{}",
+        r.text()
+    );
+    let (st, _, body) = s
+        .put(
+            "/api/v1/auth/tenant/profile",
+            Some(&t.token),
+            &json!({"apdex_t_ms": 0}),
+        )
+        .await;
+    common::assert_error(st, &body, 400, "validation_failed");
+
+    // No sample at all: null, not a division by zero.
+    let r = query(
+        &s,
+        k,
+        json!({"from": "now-2h", "filter": {"service": "nobody"},
+               "aggregations": [{"op": "apdex", "t": 100}]}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let rows = r.json()["rows"].clone();
+    assert!(
+        rows.as_array()
+            .is_some_and(|r| r.is_empty() || r[0][0].is_null()),
+        "{rows}"
+    );
+    let r = query(&s, k, json!({"aggregations": [{"op": "apdex", "t": -1}]})).await;
+    assert_eq!(
+        r.json()["error"]["details"][0]["field"],
+        "aggregations[0].t"
+    );
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_streams_ndjson_and_csv() {
     let (s, t) = seeded("export").await;

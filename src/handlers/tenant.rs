@@ -16,6 +16,8 @@ use crate::meta::{ApiKeyRecord, Meta, MetaError, Tenant, User, now_micros};
 
 /// Longest retention a tenant can ask for (10 years).
 pub const MAX_RETENTION_DAYS: u32 = 3650;
+/// Largest Apdex threshold a tenant can set, in ms (one minute).
+pub const MAX_APDEX_T_MS: u32 = 60_000;
 
 /// A new tenant with its first key (and owner when one was given).
 pub struct Provisioned {
@@ -45,6 +47,7 @@ pub fn provision(
         quota_events_per_day: limits.default_quota_events_per_day,
         disabled: false,
         created_at: now,
+        apdex_t_ms: crate::meta::default_apdex_t_ms(),
     };
     let owner = owner.map(|(email, hash)| User {
         id: random::id("u"),
@@ -100,6 +103,7 @@ pub struct TenantChanges {
     pub rate_limit_burst: Option<u64>,
     pub quota_events_per_day: Option<u64>,
     pub disabled: Option<bool>,
+    pub apdex_t_ms: Option<u32>,
 }
 
 impl TenantChanges {
@@ -114,6 +118,14 @@ impl TenantChanges {
             errors.push(FieldError::new(
                 "retention_days",
                 format!("must be between 1 and {MAX_RETENTION_DAYS}"),
+            ));
+        }
+        if let Some(t) = self.apdex_t_ms
+            && !(1..=MAX_APDEX_T_MS).contains(&t)
+        {
+            errors.push(FieldError::new(
+                "apdex_t_ms",
+                format!("must be between 1 and {MAX_APDEX_T_MS}"),
             ));
         }
         finish(errors)
@@ -137,6 +149,9 @@ impl TenantChanges {
         }
         if let Some(v) = self.disabled {
             t.disabled = v;
+        }
+        if let Some(v) = self.apdex_t_ms {
+            t.apdex_t_ms = v;
         }
     }
 }

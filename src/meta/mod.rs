@@ -40,8 +40,8 @@ use serde::de::DeserializeOwned;
 use crate::auth::Scope;
 use crate::auth::apikey::KeyHash;
 pub use records::{
-    ApiKeyRecord, AuditEntry, RefreshFamily, RefreshToken, Tenant, TenantLimits, User, now_micros,
-    rfc3339,
+    ApiKeyRecord, AuditEntry, RefreshFamily, RefreshToken, Tenant, TenantLimits, User,
+    default_apdex_t_ms, now_micros, rfc3339,
 };
 pub use tokens::RefreshOutcome;
 

@@ -32,6 +32,15 @@ pub struct Tenant {
     pub disabled: bool,
     /// Microseconds since the epoch.
     pub created_at: i64,
+    /// The Apdex threshold `apdex` queries use when they name none, in ms.
+    #[serde(default = "default_apdex_t_ms")]
+    pub apdex_t_ms: u32,
+}
+
+/// The contract's default Apdex threshold (records written before the
+/// setting existed read as this).
+pub fn default_apdex_t_ms() -> u32 {
+    crate::read::query_lang::DEFAULT_APDEX_T_MS
 }
 
 impl Tenant {
@@ -55,6 +64,7 @@ impl Tenant {
             "quota_events_per_day": self.quota_events_per_day,
             "disabled": self.disabled,
             "created_at": rfc3339(self.created_at),
+            "apdex_t_ms": self.apdex_t_ms,
         })
     }
 }

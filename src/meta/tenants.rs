@@ -197,6 +197,7 @@ mod tests {
             quota_events_per_day: 0,
             disabled: false,
             created_at: 1,
+            apdex_t_ms: 300,
         }
     }
 

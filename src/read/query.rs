@@ -213,11 +213,20 @@ pub async fn query(
         }
     }
     let body = http::read_body_limited(req, MAX_QUERY_BODY_BYTES).await?;
-    let parsed = query_lang::parse_query(&body, &scope, Micros::now()).map_err(|e| match e {
-        QueryError::Malformed(m) => ApiError::bad_request(m),
-        QueryError::Invalid(errors) => param_errors(errors),
-        QueryError::Forbidden(m) => ApiError::forbidden(m),
-    })?;
+    let apdex_t_ms = match &scope {
+        QueryScope::Tenant(t) => state
+            .meta
+            .get_tenant(t.as_str())
+            .map_err(ApiError::from)?
+            .map_or(query_lang::DEFAULT_APDEX_T_MS, |t| t.apdex_t_ms),
+        QueryScope::PlatformAdmin => query_lang::DEFAULT_APDEX_T_MS,
+    };
+    let parsed = query_lang::parse_query_with_apdex(&body, &scope, Micros::now(), apdex_t_ms)
+        .map_err(|e| match e {
+            QueryError::Malformed(m) => ApiError::bad_request(m),
+            QueryError::Invalid(errors) => param_errors(errors),
+            QueryError::Forbidden(m) => ApiError::forbidden(m),
+        })?;
     let mut q = parsed.query;
     if parsed.all_tenants {
         q.tenants = all_tenants(&state)?;

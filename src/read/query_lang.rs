@@ -29,6 +29,10 @@ pub const MAX_BUCKETS: i64 = 10_080;
 pub const MAX_IN_VALUES: usize = 1000;
 /// Most tenants one cross-tenant query may name.
 pub const MAX_TENANTS: usize = 1000;
+/// The Apdex threshold when neither the query nor the tenant names one.
+pub const DEFAULT_APDEX_T_MS: u32 = 300;
+/// The largest Apdex threshold, in ms (one hour).
+pub const MAX_APDEX_T_MS: f64 = 3_600_000.0;
 
 /// Who is asking, which decides which tenants a query reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,11 +64,23 @@ pub enum QueryError {
     Forbidden(String),
 }
 
-/// Parses a query body.
+/// Parses a query body; `apdex` without `t` uses the contract's default
+/// threshold.
 pub fn parse_query(
     body: &[u8],
     scope: &QueryScope,
     now: Micros,
+) -> Result<ParsedQuery, QueryError> {
+    parse_query_with_apdex(body, scope, now, DEFAULT_APDEX_T_MS)
+}
+
+/// Parses a query body; `apdex` without `t` uses `apdex_t_ms` (the
+/// tenant's setting).
+pub fn parse_query_with_apdex(
+    body: &[u8],
+    scope: &QueryScope,
+    now: Micros,
+    apdex_t_ms: u32,
 ) -> Result<ParsedQuery, QueryError> {
     let v: Json = serde_json::from_slice(body)
         .map_err(|e| QueryError::Malformed(format!("body is not valid JSON: {e}")))?;
@@ -131,7 +147,7 @@ pub fn parse_query(
         }
     };
 
-    let aggregations = parse_aggregations(obj.get("aggregations"), &mut errors);
+    let aggregations = parse_aggregations(obj.get("aggregations"), apdex_t_ms, &mut errors);
 
     let mut columns: Vec<String> = group_by.iter().map(Field::name).collect();
     if interval.is_some() {
@@ -309,10 +325,29 @@ fn op_name(op: AggOp) -> &'static str {
         AggOp::P99 => "p99",
         AggOp::CountDistinct => "count_distinct",
         AggOp::ErrorRate => "error_rate",
+        AggOp::Apdex(_) => "apdex",
     }
 }
 
-fn parse_aggregations(v: Option<&Json>, errors: &mut Vec<ParamError>) -> Vec<Aggregation> {
+/// The `t` of an `apdex` aggregation, in microseconds.
+fn apdex_threshold(a: &Map<String, Json>, default_ms: u32) -> Result<u64, String> {
+    match a.get("t") {
+        None | Some(Json::Null) => Ok(u64::from(default_ms.max(1)) * 1000),
+        Some(Json::Number(n)) => match n.as_f64() {
+            Some(t) if t > 0.0 && t <= MAX_APDEX_T_MS => Ok(((t * 1000.0).round() as u64).max(1)),
+            _ => Err(format!(
+                "must be a threshold in ms above 0 and at most {MAX_APDEX_T_MS}"
+            )),
+        },
+        Some(_) => Err("must be a number of milliseconds".into()),
+    }
+}
+
+fn parse_aggregations(
+    v: Option<&Json>,
+    apdex_t_ms: u32,
+    errors: &mut Vec<ParamError>,
+) -> Vec<Aggregation> {
     let items = match v {
         None | Some(Json::Null) => {
             return vec![Aggregation {
@@ -346,7 +381,7 @@ fn parse_aggregations(v: Option<&Json>, errors: &mut Vec<ParamError>) -> Vec<Agg
                     errors.push(ParamError::new(
                         format!("aggregations[{i}].op"),
                         format!(
-                            "unknown op `{s}` (count sum avg min max p50 p90 p95 p99 count_distinct error_rate)"
+                            "unknown op `{s}` (count sum avg min max p50 p90 p95 p99 count_distinct error_rate apdex)"
                         ),
                     ));
                     continue;
@@ -359,6 +394,16 @@ fn parse_aggregations(v: Option<&Json>, errors: &mut Vec<ParamError>) -> Vec<Agg
                 ));
                 continue;
             }
+        };
+        let op = match op {
+            AggOp::Apdex(_) => match apdex_threshold(a, apdex_t_ms) {
+                Ok(t) => AggOp::Apdex(t),
+                Err(m) => {
+                    errors.push(ParamError::new(format!("aggregations[{i}].t"), m));
+                    continue;
+                }
+            },
+            op => op,
         };
         let field = match a.get("field") {
             None | Some(Json::Null) => None,
@@ -385,7 +430,11 @@ fn parse_aggregations(v: Option<&Json>, errors: &mut Vec<ParamError>) -> Vec<Agg
                 ));
                 continue;
             }
-            (Some(f), true) if op != AggOp::CountDistinct && !is_numeric(f) => {
+            (Some(f), needs)
+                if (needs || matches!(op, AggOp::Apdex(_)))
+                    && op != AggOp::CountDistinct
+                    && !is_numeric(f) =>
+            {
                 errors.push(ParamError::new(
                     at,
                     format!(
@@ -808,6 +857,28 @@ mod tests {
         assert_eq!(ok(r#"{"limit": 1000000}"#).limit, MAX_QUERY_LIMIT);
         let q = ok(r#"{"aggregations":[{"op":"avg","field":"latency_ms"}]}"#);
         assert_eq!(q.aggregations[0].alias, "avg_latency_ms");
+    }
+
+    #[test]
+    fn apdex_takes_its_threshold_from_the_query_or_the_tenant() {
+        let t = tenant();
+        let q = ok(r#"{"aggregations":[{"op":"apdex","field":"latency_ms","t":250}]}"#);
+        assert_eq!(q.aggregations[0].op, AggOp::Apdex(250_000));
+        assert_eq!(q.aggregations[0].alias, "apdex_latency_ms");
+        let q = ok(r#"{"aggregations":[{"op":"apdex"}]}"#);
+        assert_eq!(q.aggregations[0].op, AggOp::Apdex(300_000));
+        assert_eq!(q.aggregations[0].alias, "apdex");
+        let body = br#"{"aggregations":[{"op":"apdex","as":"a"}]}"#;
+        let q = parse_query_with_apdex(body, &t, NOW, 120).expect("parses");
+        assert_eq!(q.query.aggregations[0].op, AggOp::Apdex(120_000));
+        for bad in [r#""t":0"#, r#""t":-5"#, r#""t":"fast""#, r#""t":1e12"#] {
+            let body = format!(r#"{{"aggregations":[{{"op":"apdex",{bad}}}]}}"#);
+            assert_eq!(invalid(&body, &t), ["aggregations[0].t"], "{bad}");
+        }
+        assert_eq!(
+            invalid(r#"{"aggregations":[{"op":"apdex","field":"service"}]}"#, &t),
+            ["aggregations[0].field"]
+        );
     }
 
     #[test]

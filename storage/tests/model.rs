@@ -126,6 +126,7 @@ fn check_queries(store: &Store, t: &TenantId, m: &BTreeMap<u64, (i64, u64)>) {
             agg(AggOp::Max, lat(), "max"),
             agg(AggOp::P50, lat(), "p50"),
             agg(AggOp::P99, lat(), "p99"),
+            agg(AggOp::Apdex(50_000), lat(), "apdex"),
         ],
         order_by: vec![],
         limit: 10,
@@ -156,6 +157,15 @@ fn check_queries(store: &Store, t: &TenantId, m: &BTreeMap<u64, (i64, u64)>) {
                 q * 100.0
             );
         }
+        // Apdex, t = 50 ms: errors (status 503) are frustrated.
+        let (mut sat, mut tol) = (0u64, 0u64);
+        for &(_, k) in m.values().filter(|&&(_, k)| k % 5 != 0) {
+            let l = k as f64 / 4.0;
+            sat += u64::from(l <= 50.0);
+            tol += u64::from(l > 50.0 && l <= 200.0);
+        }
+        let want = (sat as f64 + tol as f64 / 2.0) / lats.len() as f64;
+        assert!((num(&row[6]) - want).abs() < 1e-9, "{t}: apdex");
     }
     // Errors only (status 503): exact count.
     let errors = Query {

@@ -126,6 +126,8 @@ struct ModelCell {
     vals: Vec<Vec<f64>>,
     distinct: Vec<HashSet<String>>,
     non_null: Vec<u64>,
+    /// Apdex (satisfied, tolerating, total) per aggregation.
+    apdex: Vec<(u64, u64, u64)>,
 }
 
 /// Evaluates `q` row by row over `(tenant, events)`.
@@ -135,6 +137,7 @@ fn model(data: &[(String, Vec<Event>)], q: &Query) -> Vec<Vec<Value>> {
         vals: vec![Vec::new(); naggs],
         distinct: vec![HashSet::new(); naggs],
         non_null: vec![0; naggs],
+        apdex: vec![(0, 0, 0); naggs],
         ..Default::default()
     };
     // Group key as debug strings (Value is not Ord), with the values kept.
@@ -153,6 +156,21 @@ fn model(data: &[(String, Vec<Event>)], q: &Query) -> Vec<Vec<Value>> {
             c.count += 1;
             c.errors += u64::from(e.is_error());
             for (i, a) in q.aggregations.iter().enumerate() {
+                if let AggOp::Apdex(t_us) = a.op {
+                    let f = a.field.clone().unwrap_or(Field::LatencyMs);
+                    let t_ms = t_us as f64 / 1000.0;
+                    let (sat, tol, total) = &mut c.apdex[i];
+                    match num(&field_value(e, &f, t)) {
+                        _ if e.is_error() => *total += 1,
+                        Some(x) => {
+                            *total += 1;
+                            *sat += u64::from(x <= t_ms);
+                            *tol += u64::from(x > t_ms && x <= 4.0 * t_ms);
+                        }
+                        None => {}
+                    }
+                    continue;
+                }
                 let Some(f) = &a.field else { continue };
                 let v = field_value(e, f, t);
                 if v == Value::Null {
@@ -207,6 +225,10 @@ fn model(data: &[(String, Vec<Event>)], q: &Query) -> Vec<Vec<Value>> {
                     AggOp::Count => Value::Int(c.count as i64),
                     AggOp::ErrorRate if c.count == 0 => Value::Float(0.0),
                     AggOp::ErrorRate => Value::Float(c.errors as f64 / c.count as f64),
+                    AggOp::Apdex(_) => match c.apdex[i] {
+                        (_, _, 0) => Value::Null,
+                        (sat, tol, n) => Value::Float((sat as f64 + tol as f64 / 2.0) / n as f64),
+                    },
                     _ if v.is_empty() && a.op != AggOp::CountDistinct => Value::Null,
                     AggOp::Sum => Value::Float(v.iter().sum()),
                     AggOp::Avg => Value::Float(v.iter().sum::<f64>() / v.len() as f64),
@@ -375,6 +397,17 @@ fn extra_aggregations() -> Vec<Aggregation> {
             op: AggOp::Count,
             field: Some(Field::Attr("tier".into())),
             alias: "tiers".into(),
+        },
+        // Apdex needs each row's error flag, which rollups do not keep.
+        Aggregation {
+            op: AggOp::Apdex(40_000),
+            field: Some(Field::LatencyMs),
+            alias: "apdex".into(),
+        },
+        Aggregation {
+            op: AggOp::Apdex(250),
+            field: None,
+            alias: "apdex_tight".into(),
         },
     ]
 }

@@ -16,7 +16,7 @@ use crate::query::distinct::Distinct;
 use crate::query::filter::{FieldSource, attr_keys, field_source};
 use crate::query::hash::{FxHashMap, hash_str, mix64};
 use crate::query::model::{
-    AggOp, DEFAULT_QUERY_LIMIT, Field, MAX_QUERY_LIMIT, OrderBy, Query, Value,
+    AggOp, DEFAULT_QUERY_LIMIT, Field, MAX_APDEX_T_MICROS, MAX_QUERY_LIMIT, OrderBy, Query, Value,
 };
 use crate::rollup::RollupAgg;
 use crate::sketch::LatencySketch;
@@ -61,6 +61,9 @@ pub struct AggPlan {
     pub nbuckets: usize,
     aggs: Vec<AggSpec>,
     pub need_errors: bool,
+    /// Whether an aggregation needs each row's error flag beside its value
+    /// (`apdex`), not only the group's error count.
+    row_errors: bool,
     /// Columns the group keys, buckets, aggregations and error flag read.
     pub columns: Vec<ColumnKey>,
     /// Columns the group keys and buckets alone read.
@@ -119,12 +122,36 @@ impl AggPlan {
         let group_columns = columns.clone();
         let mut aggs = Vec::new();
         let mut need_errors = false;
+        let mut row_errors = false;
+        let numeric = |f: &Field| match field_source(f) {
+            FieldSource::Attr(k) => Ok(ColumnKey::AttrNum(k)),
+            FieldSource::Column(k)
+                if k.kind() != ColumnKind::Str && !matches!(f, Field::Method | Field::Severity) =>
+            {
+                Ok(k)
+            }
+            _ => Err(invalid(format!("{} is not numeric", f.name()))),
+        };
         for a in &q.aggregations {
             let input = match (a.op, &a.field) {
                 (AggOp::Count, None) => AggInput::None,
                 (AggOp::ErrorRate, _) => {
                     need_errors = true;
                     AggInput::None
+                }
+                (AggOp::Apdex(t), field) => {
+                    if t == 0 || t > MAX_APDEX_T_MICROS {
+                        return Err(invalid(format!(
+                            "apdex threshold of {} must be above 0 and at most {} ms",
+                            a.alias,
+                            MAX_APDEX_T_MICROS / 1000
+                        )));
+                    }
+                    need_errors = true;
+                    row_errors = true;
+                    let key = numeric(field.as_ref().unwrap_or(&Field::LatencyMs))?;
+                    push_key(&mut columns, key.clone());
+                    AggInput::Num(key)
                 }
                 (AggOp::Count | AggOp::CountDistinct, Some(f)) => {
                     let s = field_source(f);
@@ -135,16 +162,7 @@ impl AggPlan {
                     return Err(invalid(format!("{op:?} of {} needs a field", a.alias)));
                 }
                 (_, Some(f)) => {
-                    let key = match field_source(f) {
-                        FieldSource::Attr(k) => ColumnKey::AttrNum(k),
-                        FieldSource::Column(k)
-                            if k.kind() != ColumnKind::Str
-                                && !matches!(f, Field::Method | Field::Severity) =>
-                        {
-                            k
-                        }
-                        _ => return Err(invalid(format!("{} is not numeric", f.name()))),
-                    };
+                    let key = numeric(f)?;
                     push_key(&mut columns, key.clone());
                     AggInput::Num(key)
                 }
@@ -183,6 +201,7 @@ impl AggPlan {
             nbuckets,
             aggs,
             need_errors,
+            row_errors,
             columns,
             group_columns,
             columns_out,
@@ -426,6 +445,13 @@ enum AggAcc {
     Max(f64),
     Sketch(LatencySketch),
     Distinct(Distinct),
+    /// Apdex counts: values within t, within 4t (not within t), and every
+    /// value or error considered.
+    Apdex {
+        satisfied: u64,
+        tolerating: u64,
+        total: u64,
+    },
 }
 
 impl AggAcc {
@@ -440,6 +466,11 @@ impl AggAcc {
                 AggAcc::Sketch(LatencySketch::new())
             }
             (AggOp::CountDistinct, _) => AggAcc::Distinct(Distinct::default()),
+            (AggOp::Apdex(_), _) => AggAcc::Apdex {
+                satisfied: 0,
+                tolerating: 0,
+                total: 0,
+            },
         }
     }
 
@@ -459,6 +490,29 @@ impl AggAcc {
             AggAcc::Distinct(s) => {
                 s.insert(v.to_bits());
             }
+            // Values reach apdex through `add_apdex`, with their error flag.
+            AggAcc::Apdex { .. } => {}
+        }
+    }
+
+    /// Counts one row for `apdex` with threshold `t` (ms): an error is
+    /// frustrated whatever its value; a row with neither a value nor an
+    /// error is not a sample.
+    #[inline]
+    fn add_apdex(&mut self, v: f64, error: bool, t: f64) {
+        if let AggAcc::Apdex {
+            satisfied,
+            tolerating,
+            total,
+        } = self
+        {
+            if error {
+                *total += 1;
+            } else if !v.is_nan() {
+                *total += 1;
+                *satisfied += u64::from(v <= t);
+                *tolerating += u64::from(v > t && v <= 4.0 * t);
+            }
         }
     }
 
@@ -473,6 +527,22 @@ impl AggAcc {
             (AggAcc::Max(a), AggAcc::Max(b)) => *a = a.max(*b),
             (AggAcc::Sketch(a), AggAcc::Sketch(b)) => a.merge(b),
             (AggAcc::Distinct(a), AggAcc::Distinct(b)) => a.merge(b),
+            (
+                AggAcc::Apdex {
+                    satisfied,
+                    tolerating,
+                    total,
+                },
+                AggAcc::Apdex {
+                    satisfied: s2,
+                    tolerating: t2,
+                    total: n2,
+                },
+            ) => {
+                *satisfied += s2;
+                *tolerating += t2;
+                *total += n2;
+            }
             _ => {}
         }
     }
@@ -547,6 +617,15 @@ impl Acc {
                     s.quantile(q).map_or(Value::Null, Value::Float)
                 }
                 (_, AggAcc::Distinct(s)) => Value::Int(s.count() as i64),
+                (_, AggAcc::Apdex { total: 0, .. }) => Value::Null,
+                (
+                    _,
+                    AggAcc::Apdex {
+                        satisfied,
+                        tolerating,
+                        total,
+                    },
+                ) => Value::Float((*satisfied as f64 + *tolerating as f64 / 2.0) / *total as f64),
             });
         }
     }
@@ -777,6 +856,8 @@ impl<'p> GroupTable<'p> {
     fn add_rows(&mut self, cols: &ColumnSet, sel: &[u32], slots: &[u32], tenant: &str) {
         let mut grown = 0usize;
         let states = &mut self.states;
+        // Each selected row's error flag, when an aggregation needs it.
+        let mut row_errors: Vec<bool> = Vec::new();
         for &s in slots {
             states[s as usize].count += 1;
         }
@@ -798,11 +879,28 @@ impl<'p> GroupTable<'p> {
                     code => code >= 500,
                 };
                 states[s as usize].errors += u64::from(err);
+                if self.plan.row_errors {
+                    row_errors.push(err);
+                }
             }
         }
         for (i, spec) in self.plan.aggs.iter().enumerate() {
             match &spec.input {
                 AggInput::None => {}
+                AggInput::Num(key) if matches!(spec.op, AggOp::Apdex(_)) => {
+                    let AggOp::Apdex(t) = spec.op else { continue };
+                    let t = t as f64 / 1000.0;
+                    let column = cols.get(key);
+                    let value = |r: usize| match column {
+                        Some(Column::Float(v)) => v[r],
+                        Some(Column::Int(v)) if v[r] != NULL_INT => v[r] as f64,
+                        _ => f64::NAN,
+                    };
+                    for (j, (&s, &r)) in slots.iter().zip(sel).enumerate() {
+                        let err = row_errors.get(j).copied().unwrap_or(false);
+                        states[s as usize].aggs[i].add_apdex(value(r as usize), err, t);
+                    }
+                }
                 AggInput::Num(key) => match cols.get(key) {
                     Some(Column::Float(v)) => {
                         for (&s, &r) in slots.iter().zip(sel) {

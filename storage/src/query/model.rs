@@ -140,7 +140,17 @@ pub enum AggOp {
     P99,
     CountDistinct,
     ErrorRate,
+    /// The Apdex score against a threshold `t` in microseconds:
+    /// `(satisfied + tolerating / 2) / total`, where a value ≤ t is
+    /// satisfied, ≤ 4t tolerating, and an error event is frustrated.
+    Apdex(u64),
 }
+
+/// The Apdex threshold used when a query names none (the contract's
+/// default `apdex_t_ms`), in microseconds.
+pub const DEFAULT_APDEX_T_MICROS: u64 = 300_000;
+/// The largest Apdex threshold a query may ask for: one hour.
+pub const MAX_APDEX_T_MICROS: u64 = 3_600_000_000;
 
 impl AggOp {
     pub fn parse(s: &str) -> Option<AggOp> {
@@ -156,12 +166,14 @@ impl AggOp {
             "p99" => AggOp::P99,
             "count_distinct" => AggOp::CountDistinct,
             "error_rate" => AggOp::ErrorRate,
+            "apdex" => AggOp::Apdex(DEFAULT_APDEX_T_MICROS),
             _ => return None,
         })
     }
-    /// True when the op needs a `field`.
+    /// True when the op needs a `field` (`apdex` reads `latency_ms` when it
+    /// names none).
     pub fn needs_field(self) -> bool {
-        !matches!(self, AggOp::Count | AggOp::ErrorRate)
+        !matches!(self, AggOp::Count | AggOp::ErrorRate | AggOp::Apdex(_))
     }
 }
 

@@ -108,7 +108,8 @@ fn answers(q: &Query, filter: &Filter, table: Table) -> bool {
         | AggOp::P90
         | AggOp::P95
         | AggOp::P99 => latency(&a.field),
-        AggOp::CountDistinct => false,
+        // Rollups keep no per-event error flag beside the latency.
+        AggOp::CountDistinct | AggOp::Apdex(_) => false,
     });
     if !aggs_ok {
         return false;
