@@ -11,6 +11,9 @@
 //! - `export-stall`: 500 exports whose clients never read while another
 //!   tenant ingests batches; that tenant's ack p50/p99 idle and meanwhile,
 //!   and whether every export slot is given back.
+//! - `stalled-uploads`: 100 chunked uploads of one tenant that stop after
+//!   their first chunk while another tenant ingests; that tenant's statuses
+//!   (no 503 is the target) and ack latency idle and meanwhile.
 //!
 //! Run: `cargo bench --bench abuse_limits -- [scenario...]` (all without
 //! arguments; one scenario per run keeps the memory figures apart; the
@@ -242,6 +245,89 @@ fn batch_body(n: usize, seed: usize) -> String {
         })
         .collect();
     json!({ "events": events }).to_string()
+}
+
+/// Sends `n` batches one after another with `key`: each ack's latency (an
+/// hour for a refusal, so it lands in the tail), and the statuses seen.
+async fn timed_batches(
+    client: &HttpClient,
+    base: &str,
+    key: &str,
+    body: &str,
+    n: usize,
+) -> (Vec<Duration>, std::collections::BTreeMap<u16, usize>) {
+    let mut lat = Vec::with_capacity(n);
+    let mut statuses = std::collections::BTreeMap::new();
+    for _ in 0..n {
+        let t = Instant::now();
+        let (st, _) = send(
+            client,
+            base,
+            "POST",
+            "/api/v1/ingestion/events/batch",
+            &[("x-api-key", key), ("content-type", "application/json")],
+            body.to_owned(),
+        )
+        .await;
+        *statuses.entry(st).or_insert(0) += 1;
+        lat.push(if (200..300).contains(&st) {
+            t.elapsed()
+        } else {
+            Duration::from_secs(3600)
+        });
+    }
+    (lat, statuses)
+}
+
+/// One tenant opens 100 chunked batch uploads that send one 256 KiB chunk
+/// and then nothing; another tenant sends 300 batches of 1,000 events
+/// meanwhile. The target: no 503 (no refusal at all) for the other tenant.
+async fn stalled_uploads() {
+    let r = start(|_| {}).await;
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let admin = admin_token(&r, &client).await;
+    let (_, slow_ingest, _) = tenant(&r, &client, &admin, "slow-uploader").await;
+    let (_, other_ingest, _) = tenant(&r, &client, &admin, "ingester").await;
+    let body = batch_body(1000, 7);
+    let (mut idle, idle_statuses) =
+        timed_batches(&client, &r.base, &other_ingest, &body, 300).await;
+    // NDJSON lines, cut short: the server can parse none of it before the
+    // body ends, so it holds (and charges) every byte it has read.
+    let mut chunk = String::new();
+    let mut i = 0;
+    while chunk.len() < 256 * 1024 {
+        chunk.push_str(&format!(
+            "{{\"event_type\":\"api_call\",\"service\":\"slow\",\"latency_ms\":{i}}}\n"
+        ));
+        i += 1;
+    }
+    let head = format!(
+        "POST /api/v1/ingestion/events/batch HTTP/1.1\r\nHost: x\r\nX-API-Key: {slow_ingest}\r\n\
+         Content-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n",
+        chunk.len()
+    );
+    let mut socks = Vec::new();
+    for _ in 0..100 {
+        if let Ok(mut s) = TcpStream::connect(r.addr).await {
+            let _ = s.write_all(head.as_bytes()).await;
+            socks.push(s);
+        }
+    }
+    // Let the server read what was sent before measuring.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (mut busy, busy_statuses) =
+        timed_batches(&client, &r.base, &other_ingest, &body, 300).await;
+    println!(
+        "stalled-uploads: {} stalled chunked uploads (256 KiB each) open for tenant A; tenant B's 1000-event batches: \
+         idle p50 {:?} p99 {:?} statuses {idle_statuses:?}; meanwhile p50 {:?} p99 {:?} statuses {busy_statuses:?}",
+        socks.len(),
+        pct(&mut idle, 0.5),
+        pct(&mut idle, 0.99),
+        pct(&mut busy, 0.5),
+        pct(&mut busy, 0.99),
+    );
+    drop(socks);
+    r.stop().await;
 }
 
 async fn login_flood(rate_limited: bool) {
@@ -487,34 +573,8 @@ async fn export_stall() {
         .await;
     }
     let body = batch_body(1000, 7);
-    let ack = |n: usize| {
-        let client = client.clone();
-        let base = r.base.clone();
-        let key = other_ingest.clone();
-        let body = body.clone();
-        async move {
-            let mut v = Vec::new();
-            for _ in 0..n {
-                let t = Instant::now();
-                let (st, _) = send(
-                    &client,
-                    &base,
-                    "POST",
-                    "/api/v1/ingestion/events/batch",
-                    &[("x-api-key", &key), ("content-type", "application/json")],
-                    body.clone(),
-                )
-                .await;
-                v.push(if st < 300 {
-                    t.elapsed()
-                } else {
-                    Duration::from_secs(3600)
-                });
-            }
-            v
-        }
-    };
-    let mut idle = ack(300).await;
+    let ack = |n: usize| timed_batches(&client, &r.base, &other_ingest, &body, n);
+    let mut idle = ack(300).await.0;
     let head = format!(
         "GET /api/v1/export?format=ndjson&from=now-1h&to=now HTTP/1.1\r\nHost: x\r\nX-API-Key: {big_read}\r\n\r\n"
     );
@@ -529,7 +589,7 @@ async fn export_stall() {
         }
     }
     let opened = Instant::now();
-    let mut busy = ack(300).await;
+    let mut busy = ack(300).await.0;
     let started = Instant::now();
     let ack_window = started - opened;
     // Every export slot must come back within write_timeout (5 s) plus a
@@ -591,6 +651,9 @@ fn main() {
         }
         if want("export-stall") {
             export_stall().await;
+        }
+        if want("stalled-uploads") {
+            stalled_uploads().await;
         }
     });
 }

@@ -1,14 +1,14 @@
 //! `GET /api/v1/export?format=ndjson|csv`: every event matching a search's
 //! filters, streamed with chunked transfer encoding.
 //!
-//! Memory is bounded whatever the size of the export: a blocking task
-//! pages through `Store::search` (newest first, by cursor) one page at a
-//! time and hands each rendered page to the response through a channel of
-//! `CHANNEL_PAGES` slots, so at most that many pages wait for a slow client.
-//! When the client goes away the channel closes and the task stops; when
-//! it stays but stops reading for `server.write_timeout`, the task gives up
-//! too, so no blocking-pool thread waits on a client forever. An export
-//! holds a read-gate slot while it runs.
+//! Memory is bounded whatever the size of the export: a task pages through
+//! `Store::search` (newest first, by cursor) one page at a time, each page
+//! read and rendered on the blocking pool, and hands each rendered page to
+//! the response through a channel of `CHANNEL_PAGES` slots, so at most that
+//! many pages wait for a slow client. Waiting for the client holds no
+//! thread. When the client goes away the channel closes and the task
+//! stops; when it stays but stops reading for `server.write_timeout`, the
+//! task gives up too. An export holds a read-gate slot while it runs.
 //!
 //! Damaged data is left out (contract §11): an NDJSON export ends with one
 //! `{"warnings": [...]}` line, a CSV export carries `X-PulseStream-Partial`
@@ -17,14 +17,15 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming};
 use hyper::header::{CONTENT_DISPOSITION, CONTENT_TYPE, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use pulsestream_storage::Micros;
 use pulsestream_storage::query::SearchRequest;
+use pulsestream_storage::{Micros, TenantId};
 use tokio::sync::mpsc;
 
 use super::filters;
@@ -67,6 +68,48 @@ impl Body for ChannelBody {
     }
 }
 
+/// One page of events in the export's format.
+fn render(format: Format, events: &[pulsestream_storage::Event], header: bool) -> Bytes {
+    let mut out = String::with_capacity(64 + events.len() * 400);
+    if header && format == Format::Csv {
+        out.push_str(CSV_HEADER);
+    }
+    for ev in events {
+        match format {
+            Format::Ndjson => {
+                write_event_json(&mut out, ev);
+                out.push('\n');
+            }
+            Format::Csv => write_event_csv(&mut out, ev),
+        }
+    }
+    Bytes::from(out)
+}
+
+/// Hands one chunk to the response, waiting (without a thread) at most
+/// `stall_limit` for room: false when the export must stop because the
+/// client went away or read nothing for that long.
+async fn deliver(
+    state: &AppState,
+    tx: &mpsc::Sender<Bytes>,
+    chunk: Bytes,
+    stall_limit: Duration,
+    tenant: &TenantId,
+) -> bool {
+    match tx.send_timeout(chunk, stall_limit).await {
+        Ok(()) => true,
+        Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+            state
+                .read_stats
+                .exports_stalled
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::info!(tenant = %tenant, "export stopped: the client stopped reading");
+            false
+        }
+        Err(mpsc::error::SendTimeoutError::Closed(_)) => false,
+    }
+}
+
 pub async fn export(
     state: Arc<AppState>,
     req: Request<Incoming>,
@@ -101,69 +144,55 @@ pub async fn export(
     let first = first.value;
     let permit = super::query::enter_read_gate(&state, &search.tenant).await?;
     let stall_limit = state.config.server.write_timeout;
-    let runtime = tokio::runtime::Handle::current();
 
     let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL_PAGES);
     let st = state.clone();
-    tokio::task::spawn_blocking(move || {
+    tokio::spawn(async move {
         let _permit = permit;
-        // Waits for room in the channel at most `stall_limit`: a client that
-        // reads nothing for that long has stalled the export, which stops.
-        let send = |chunk: Bytes| -> bool {
-            match runtime.block_on(tx.send_timeout(chunk, stall_limit)) {
-                Ok(()) => true,
-                Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
-                    st.read_stats
-                        .exports_stalled
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tracing::info!(tenant = %search.tenant, "export stopped: the client stopped reading");
-                    false
-                }
-                Err(mpsc::error::SendTimeoutError::Closed(_)) => false,
-            }
-        };
-        let render = |events: &[pulsestream_storage::Event], header: bool| {
-            let mut out = String::with_capacity(64 + events.len() * 400);
-            if header && format == Format::Csv {
-                out.push_str(CSV_HEADER);
-            }
-            for ev in events {
-                match format {
-                    Format::Ndjson => {
-                        write_event_json(&mut out, ev);
-                        out.push('\n');
-                    }
-                    Format::Csv => write_event_csv(&mut out, ev),
-                }
-            }
-            Bytes::from(out)
-        };
-        if !send(render(&first.events, true)) {
+        let tenant = search.tenant.clone();
+        let mut cursor = first.next_cursor.clone();
+        let chunk = tokio::task::spawn_blocking(move || render(format, &first.events, true)).await;
+        let Ok(chunk) = chunk else { return };
+        if !deliver(&st, &tx, chunk, stall_limit, &tenant).await {
             return;
         }
-        let mut cursor = first.next_cursor;
         while let Some(c) = cursor {
             search.cursor = Some(c);
-            match st.store.search_checked(&search) {
-                Ok(checked) => {
+            let (store_state, page_req) = (st.clone(), search.clone());
+            // One page is read and rendered on the blocking pool; the thread
+            // goes back before the page waits for the client.
+            let page = tokio::task::spawn_blocking(move || {
+                store_state.store.search_checked(&page_req).map(|checked| {
+                    let chunk = (!checked.value.events.is_empty())
+                        .then(|| render(format, &checked.value.events, false));
+                    (checked.warnings, chunk, checked.value.next_cursor)
+                })
+            })
+            .await;
+            match page {
+                Ok(Ok((page_warnings, chunk, next))) => {
                     if format == Format::Csv && !known_partial {
-                        for w in checked.warnings.iter().filter(|w| !warnings.contains(w)) {
-                            tracing::warn!(tenant = %search.tenant, warning = %w.message,
+                        for w in page_warnings.iter().filter(|w| !warnings.contains(w)) {
+                            tracing::warn!(tenant = %tenant, warning = %w.message,
                                 "CSV export met damaged data after its headers were sent");
                         }
                     }
-                    warnings =
-                        super::warnings::merge(std::mem::take(&mut warnings), checked.warnings);
-                    let page = checked.value;
-                    if !page.events.is_empty() && !send(render(&page.events, false)) {
+                    warnings = super::warnings::merge(std::mem::take(&mut warnings), page_warnings);
+                    if let Some(chunk) = chunk
+                        && !deliver(&st, &tx, chunk, stall_limit, &tenant).await
+                    {
                         return; // the client went away or stalled
                     }
-                    cursor = page.next_cursor;
+                    cursor = next;
                 }
-                Err(e) => {
+                Ok(Err(e)) => {
                     // Headers are sent; all that is left is to cut the stream
                     // short, which the client sees as an incomplete chunked body.
-                    tracing::error!(error = %e, tenant = %search.tenant, "export stopped by a store error");
+                    tracing::error!(error = %e, tenant = %tenant, "export stopped by a store error");
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, tenant = %tenant, "export page task failed");
                     return;
                 }
             }
@@ -173,7 +202,7 @@ pub async fn export(
                 "{}\n",
                 serde_json::json!({ "warnings": super::warnings::to_json(&warnings) })
             );
-            let _ = send(Bytes::from(line));
+            deliver(&st, &tx, Bytes::from(line), stall_limit, &tenant).await;
         }
     });
 
