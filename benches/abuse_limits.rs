@@ -42,9 +42,13 @@ use tokio::net::TcpStream;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Silent sockets in the `silent` scenario: client and server ends each
-/// take a descriptor, so 9,000 stays under a 20,000 descriptor limit.
-const SILENT_SOCKETS: usize = 9_000;
+/// Silent sockets in the `silent` scenario, spread over
+/// `SILENT_ADDRESSES` client addresses so the per-address cap does not
+/// refuse them: the connection cap and the header deadline must hold.
+/// Client and server ends each take a descriptor; the server holds at most
+/// `max_connections` of them, so this stays under a 20,000 descriptor limit.
+const SILENT_SOCKETS: usize = 10_000;
+const SILENT_ADDRESSES: u8 = 10;
 
 const ADMIN_PASSWORD: &str = "bench-admin-password";
 
@@ -416,26 +420,23 @@ async fn silent() {
     let client = client_from_other_address();
     let admin = admin_token(&r, &client).await;
     let (_, ingest_key, _) = tenant(&r, &client, &admin, "silentbench").await;
-    let mut socks = Vec::with_capacity(SILENT_SOCKETS + 100);
+    // The silent clients live in a child process (this bench in its
+    // `hold-silent` mode): with the server's ends, one process's descriptor
+    // limit would not hold them all.
     let opened = Instant::now();
-    for _ in 0..SILENT_SOCKETS {
-        match TcpStream::connect(r.addr).await {
-            Ok(s) => socks.push(s),
-            Err(e) => {
-                println!("silent: connect failed after {} sockets: {e}", socks.len());
-                break;
-            }
-        }
-    }
-    for _ in 0..100 {
-        if let Ok(mut s) = TcpStream::connect(r.addr).await {
-            let _ = s.write_all(b"PRI * HTTP/2.0\r\n").await;
-            socks.push(s);
-        }
+    let mut holder = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .args(["hold-silent", &r.addr.to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the silent-socket holder");
+    let mut line = String::new();
+    if let Some(out) = holder.stdout.take() {
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line);
     }
     println!(
-        "silent: {} sockets open in {:.2}s",
-        socks.len(),
+        "silent: {} in {:.2}s",
+        line.trim(),
         opened.elapsed().as_secs_f64()
     );
     // Probe /health and ingest for 8 s (past the 5 s header timeout).
@@ -484,10 +485,53 @@ async fn silent() {
         pct(&mut acks, 0.5),
         pct(&mut acks, 0.99),
         pct(&mut acks, 1.0),
-        socks.len()
+        SILENT_SOCKETS + 100
     );
-    drop(socks);
+    // Closing its stdin ends the holder.
+    drop(holder.stdin.take());
+    let _ = holder.wait();
     r.stop().await;
+}
+
+/// The `hold-silent ADDR` mode: opens `SILENT_SOCKETS` silent connections
+/// to ADDR from `SILENT_ADDRESSES` client addresses (1,000 each, under the
+/// per-address cap) and 100 that send half an HTTP/2 preface, says how
+/// many on stdout, then holds them until stdin closes.
+async fn hold_silent(addr: std::net::SocketAddr) {
+    let mut socks = Vec::with_capacity(SILENT_SOCKETS + 100);
+    let mut failed = None;
+    for i in 0..SILENT_SOCKETS {
+        // 127.0.1.1 to 127.0.1.10.
+        let host = 1 + (i % usize::from(SILENT_ADDRESSES)) as u8;
+        let from = std::net::SocketAddr::from(([127, 0, 1, host], 0));
+        let connect = async {
+            let sock = tokio::net::TcpSocket::new_v4()?;
+            sock.bind(from)?;
+            sock.connect(addr).await
+        };
+        match connect.await {
+            Ok(s) => socks.push(s),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    let silent = socks.len();
+    for _ in 0..100 {
+        if let Ok(mut s) = TcpStream::connect(addr).await {
+            let _ = s.write_all(b"PRI * HTTP/2.0\r\n").await;
+            socks.push(s);
+        }
+    }
+    println!(
+        "{silent} silent sockets from {SILENT_ADDRESSES} addresses and {} half HTTP/2 prefaces open{}",
+        socks.len() - silent,
+        failed.map_or(String::new(), |e| format!(" (connect failed: {e})"))
+    );
+    let mut sink = String::new();
+    let _ = std::io::stdin().read_line(&mut sink);
+    drop(socks);
 }
 
 async fn groupby() {
@@ -637,6 +681,12 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
+        if args.first().map(String::as_str) == Some("hold-silent") {
+            if let Some(addr) = args.get(1).and_then(|a| a.parse().ok()) {
+                hold_silent(addr).await;
+            }
+            return;
+        }
         if want("login-flood") {
             login_flood(true).await;
         }
