@@ -4,7 +4,9 @@
 # the OTLP/HTTP JSON exporter export the spans of scripts/otel/spans.json;
 # scripts/otel/check.py then checks through the search and statistics APIs
 # that exactly the expected events arrived, with their fields, errors and
-# latencies. Exit code 0 only when both clients pass.
+# latencies. scripts/otel/readme_snippets.py runs the README's agent
+# snippets and sends Vector- and Fluent Bit-shaped batches. Exit code 0
+# only when all of it passes.
 #
 # Installs what it needs (a Python venv under target/otel-clients, npm
 # packages in scripts/otel/node_modules), builds the debug binary, starts it
@@ -70,6 +72,7 @@ echo "--- checking"
 status=0
 python3 scripts/otel/check.py verify "$url" "$read_key" py-shop || status=1
 python3 scripts/otel/check.py verify "$url" "$read_key" node-shop || status=1
+python3 scripts/otel/readme_snippets.py README.md "$url" "$ingest_key" "$read_key" || status=1
 if [ "$status" -ne 0 ]; then
   echo "server log:" >&2; tail -50 "$log" >&2
 fi
