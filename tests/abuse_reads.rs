@@ -36,22 +36,6 @@ fn distinct_events(n: usize, offset: usize, services: usize) -> Vec<Value> {
         .collect()
 }
 
-async fn post_batch(s: &TestServer, t: &TestTenant, events: Vec<Value>) {
-    let n = events.len();
-    let r = s
-        .req(
-            "POST",
-            "/api/v1/ingestion/events/batch",
-            &[
-                ("x-api-key", &t.ingest_key),
-                ("content-type", "application/json"),
-            ],
-            json!({ "events": events }).to_string(),
-        )
-        .await;
-    assert_eq!(r.json()["accepted"], n, "{}", r.text());
-}
-
 async fn post_query(s: &TestServer, t: &TestTenant, q: Value) -> common::Resp {
     s.req(
         "POST",
@@ -77,7 +61,8 @@ async fn high_cardinality_group_by_is_refused_by_the_memory_budget() {
     let s = TestServer::start_with(|c| c.limits.query_memory_bytes = 4 << 20).await;
     let t = s.tenant("Wide").await;
     for part in 0..2 {
-        post_batch(&s, &t, distinct_events(10_000, part * 10_000, 0)).await;
+        s.post_batch(&t, distinct_events(10_000, part * 10_000, 0))
+            .await;
     }
     let r = post_query(
         &s,
@@ -117,7 +102,7 @@ async fn high_cardinality_group_by_is_refused_by_the_memory_budget() {
 async fn a_query_past_its_deadline_stops_its_work() {
     let s = TestServer::start_with(|c| c.limits.query_timeout = Duration::from_millis(1)).await;
     let t = s.tenant("Late").await;
-    post_batch(&s, &t, distinct_events(5_000, 0, 0)).await;
+    s.post_batch(&t, distinct_events(5_000, 0, 0)).await;
     let stats = s.state().read_stats.clone();
     assert_eq!(stats.cancelled.load(Ordering::Relaxed), 0);
     let r = post_query(
@@ -149,7 +134,7 @@ async fn a_query_past_its_deadline_stops_its_work() {
 async fn statistics_stay_valid_with_many_services() {
     let s = TestServer::start().await;
     let t = s.tenant("Many").await;
-    post_batch(&s, &t, distinct_events(3_000, 0, 1_500)).await;
+    s.post_batch(&t, distinct_events(3_000, 0, 1_500)).await;
     let r = s
         .req(
             "GET",
@@ -173,7 +158,8 @@ async fn an_export_whose_client_never_reads_gives_back_its_thread() {
     let s = TestServer::start_with(|c| c.server.write_timeout = Duration::from_millis(300)).await;
     let t = s.tenant("Stall").await;
     for part in 0..4 {
-        post_batch(&s, &t, distinct_events(10_000, part * 10_000, 10)).await;
+        s.post_batch(&t, distinct_events(10_000, part * 10_000, 10))
+            .await;
     }
     let mut sock = TcpStream::connect(s.addr).await.expect("connect");
     let head = format!(

@@ -34,28 +34,10 @@ fn events() -> Vec<Value> {
         .collect()
 }
 
-/// Posts `events` as one JSON batch with the tenant's ingest key; checks
-/// every one was accepted.
-async fn post_batch(s: &TestServer, t: &TestTenant, events: Vec<Value>) {
-    let n = events.len();
-    let r = s
-        .req(
-            "POST",
-            "/api/v1/ingestion/events/batch",
-            &[
-                ("x-api-key", &t.ingest_key),
-                ("content-type", "application/json"),
-            ],
-            json!({ "events": events }).to_string(),
-        )
-        .await;
-    assert_eq!(r.json()["accepted"], n, "{}", r.text());
-}
-
 async fn seeded(name: &str) -> (TestServer, TestTenant) {
     let s = TestServer::start().await;
     let t = s.tenant(name).await;
-    post_batch(&s, &t, events()).await;
+    s.post_batch(&t, events()).await;
     (s, t)
 }
 
@@ -479,7 +461,7 @@ async fn export_of_many_pages() {
     let batch: Vec<Value> = (0..2500)
         .map(|i| json!({"event_type": "api_call", "timestamp": ago(10), "trace_id": format!("t{i}")}))
         .collect();
-    post_batch(&s, &t, batch).await;
+    s.post_batch(&t, batch).await;
     let r = get(&s, &t.read_key, "/api/v1/export").await;
     let ids: std::collections::HashSet<String> = r
         .text()
@@ -564,7 +546,7 @@ async fn an_event_is_readable_alone_by_its_id() {
     let same: Vec<Value> = (0..3)
         .map(|i| json!({"timestamp": when, "event_type": "same", "user_id": format!("s-{i}")}))
         .collect();
-    post_batch(&s, &t, same).await;
+    s.post_batch(&t, same).await;
 
     let page = get(
         &s,

@@ -150,7 +150,7 @@ pub async fn export(
     tokio::spawn(async move {
         let _permit = permit;
         let tenant = search.tenant.clone();
-        let mut cursor = first.next_cursor.clone();
+        let mut cursor = first.next_cursor;
         let chunk = tokio::task::spawn_blocking(move || render(format, &first.events, true)).await;
         let Ok(chunk) = chunk else { return };
         if !deliver(&st, &tx, chunk, stall_limit, &tenant).await {

@@ -257,6 +257,25 @@ impl TestServer {
         r.json()["rows"][0][0].as_u64()
     }
 
+    /// Posts `events` as one JSON batch with `t`'s ingest key and checks
+    /// that every one was accepted.
+    pub async fn post_batch(&self, t: &TestTenant, events: Vec<serde_json::Value>) {
+        let n = events.len();
+        let r = self
+            .req(
+                "POST",
+                "/api/v1/ingestion/events/batch",
+                &[
+                    ("x-api-key", &t.ingest_key),
+                    ("content-type", "application/json"),
+                ],
+                json!({ "events": events }).to_string(),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["accepted"], n, "{}", r.text());
+    }
+
     /// Registers a tenant (as the platform administrator) with owner
     /// `owner@<name>.test`; returns (tenant id, ingest API key, owner token).
     pub async fn create_tenant(&self, name: &str) -> (String, String, String) {
