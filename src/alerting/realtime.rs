@@ -10,10 +10,9 @@ use pulsestream_storage::Micros;
 use serde_json::{Value, json};
 
 use super::engine::{RT_ALL, RT_ENDPOINT, RT_SERVICE};
-use std::collections::HashMap;
 
 use super::engine::TenantState;
-use super::window::{Bucket, FINE_SECS, GroupKey, Needs, Ring, sec_of};
+use super::window::{Bucket, FINE_SECS, Needs, Slot, sec_of};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::http::{ApiError, HttpResponse, json, parse_query, query_value};
@@ -24,9 +23,10 @@ use crate::meta::rfc3339;
 const DEFAULT_SERIES: usize = 10;
 const MAX_SERIES: usize = 100;
 
-fn point(sec: i64, b: Option<&Bucket>) -> Value {
-    let (count, errors) = b.map_or((0, 0), |b| (b.count, b.errors));
-    let q = |p: f64| b.and_then(|b| b.latency.quantile(p));
+fn point(sec: i64, s: Option<&Slot>) -> Value {
+    let b = s.map(Slot::to_bucket);
+    let (count, errors) = b.as_ref().map_or((0, 0), |b| (b.count, b.errors));
+    let q = |p: f64| b.as_ref().and_then(|b| b.latency.quantile(p));
     json!({
         "t": rfc3339(sec * Micros::SECOND),
         "count": count,
@@ -89,10 +89,12 @@ pub async fn real_time(
     };
     let a = &state.alerting;
     let end = sec_of(a.clock.now()) - 1;
-    let series = match a.existing_tenant(scope.as_str()) {
-        Some(t) => render_series(&t.lock(), spec, field, end, window, limit),
+    // Copy what the answer needs under the lock; render without it.
+    let snaps = match a.existing_tenant(scope.as_str()) {
+        Some(t) => snapshot(&t.lock(), spec, end, window, limit),
         None => Vec::new(),
     };
+    let series = render(snaps, field, end, window);
     Ok(json(
         StatusCode::OK,
         &json!({
@@ -106,8 +108,81 @@ pub async fn real_time(
     ))
 }
 
-/// The busiest `limit` series of `spec` as per-second points over
-/// `(end − window, end]` (`end` is the last complete second).
+/// One series of the answer, copied out of the windows.
+pub struct SeriesSnapshot {
+    group: Option<String>,
+    totals: Bucket,
+    /// The window's seconds that have data, ascending.
+    seconds: Vec<(i64, Slot)>,
+}
+
+/// The busiest `limit` series of `spec` over `(end − window, end]` (`end`
+/// is the last complete second), copied (cheap: a few hundred compact
+/// slots per series) so the caller can release the tenant's lock before
+/// rendering.
+pub fn snapshot(
+    t: &TenantState,
+    spec: &str,
+    end: i64,
+    window: i64,
+    limit: usize,
+) -> Vec<SeriesSnapshot> {
+    let Some(s) = t.spec(spec) else {
+        return Vec::new();
+    };
+    let needs = Needs {
+        latency_sketch: true,
+        users: false,
+    };
+    let mut ranked: Vec<_> = s
+        .series
+        .iter()
+        .map(|(k, r)| (r.count(end, window), k, r))
+        .filter(|(n, _, _)| *n > 0)
+        .collect();
+    ranked.sort_by_key(|x| std::cmp::Reverse(x.0));
+    ranked
+        .into_iter()
+        .take(limit)
+        .map(|(_, key, ring)| SeriesSnapshot {
+            group: key.first().cloned().flatten(),
+            totals: ring.summary(end, window, needs),
+            seconds: ring
+                .seconds(end, window)
+                .map(|(s, b)| (s, b.clone()))
+                .collect(),
+        })
+        .collect()
+}
+
+/// The answer's `series`: per-second points of each snapshot, every second
+/// of the window present.
+pub fn render(
+    snaps: Vec<SeriesSnapshot>,
+    field: Option<&str>,
+    end: i64,
+    window: i64,
+) -> Vec<Value> {
+    snaps
+        .into_iter()
+        .map(|snap| {
+            let mut have = snap.seconds.iter().peekable();
+            let points: Vec<Value> = ((end - window + 1)..=end)
+                .map(|s| {
+                    while have.next_if(|(k, _)| *k < s).is_some() {}
+                    point(s, have.next_if(|(k, _)| *k == s).map(|(_, b)| b))
+                })
+                .collect();
+            let group = match field {
+                Some(f) => json!({ f: snap.group }),
+                None => json!({}),
+            };
+            json!({"group": group, "totals": totals(&snap.totals, window), "points": points})
+        })
+        .collect()
+}
+
+/// `snapshot` then `render` (benches and tests).
 pub fn render_series(
     t: &TenantState,
     spec: &str,
@@ -116,35 +191,5 @@ pub fn render_series(
     window: i64,
     limit: usize,
 ) -> Vec<Value> {
-    let Some(s) = t.specs.get(spec) else {
-        return Vec::new();
-    };
-    let needs = Needs {
-        latency_sketch: true,
-        users: false,
-    };
-    let mut ranked: Vec<(u64, &GroupKey, &Ring)> = s
-        .series
-        .iter()
-        .map(|(k, r)| (r.summary(end, window, Needs::default()).count, k, r))
-        .filter(|(n, _, _)| *n > 0)
-        .collect();
-    ranked.sort_by_key(|x| std::cmp::Reverse(x.0));
-    ranked
-        .into_iter()
-        .take(limit)
-        .map(|(_, key, ring)| {
-            let by_sec: HashMap<i64, &Bucket> =
-                ring.seconds(end, window).map(|(s, b)| (*s, b)).collect();
-            let points: Vec<Value> = ((end - window + 1)..=end)
-                .map(|s| point(s, by_sec.get(&s).copied()))
-                .collect();
-            let group = match field {
-                Some(f) => json!({ f: key.first().cloned().flatten() }),
-                None => json!({}),
-            };
-            json!({"group": group, "totals": totals(&ring.summary(end, window, needs), window),
-                   "points": points})
-        })
-        .collect()
+    render(snapshot(t, spec, end, window, limit), field, end, window)
 }

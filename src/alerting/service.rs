@@ -440,7 +440,7 @@ fn backfill(a: &Alerting, tenant: &str, spec: &str, window_secs: i64, cutoff: i6
         return;
     };
     let t = a.tenant(tenant);
-    let filter = match t.lock().specs.get(spec) {
+    let filter = match t.lock().spec(spec) {
         Some(s) => s.filter.predicates(),
         None => return,
     };
