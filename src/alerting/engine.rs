@@ -427,6 +427,17 @@ impl TenantState {
         self.series_count = self.series_count.saturating_sub(removed);
     }
 
+    /// Moves to `now` only the series that received events since the last
+    /// evaluation (right after ingest: the others wait for the pass).
+    pub fn advance_touched(&mut self, now: i64) {
+        let now_sec = sec_of(Micros(now));
+        for spec in self.specs.iter_mut().flatten().filter(|s| s.dirty) {
+            for r in spec.series.values_mut().filter(|r| r.dirty) {
+                r.advance(now_sec, spec.horizon, &spec.views);
+            }
+        }
+    }
+
     /// Window memory of this tenant (bytes, approximate).
     pub fn window_bytes(&self) -> usize {
         self.specs()

@@ -17,23 +17,73 @@ use crate::app::AppState;
 use crate::auth::Principal;
 use crate::http::{ApiError, HttpResponse, json, parse_query, query_value};
 use crate::meta::rfc3339;
+use crate::read::timeparse::write_rfc3339_millis;
+use serde::Serialize;
 
 /// Series answered by default and at most (busiest first): a dashboard
 /// shows a handful of lines, and the answer must stay a few milliseconds.
 const DEFAULT_SERIES: usize = 10;
 const MAX_SERIES: usize = 100;
 
-fn point(sec: i64, s: Option<&Slot>) -> Value {
+/// A second's point. Serialised straight into the answer (thousands of
+/// them: no intermediate JSON tree).
+#[derive(Serialize)]
+pub struct Point {
+    t: Rfc3339,
+    count: u64,
+    errors: u64,
+    error_rate: f64,
+    p50: Option<f64>,
+    p95: Option<f64>,
+    p99: Option<f64>,
+}
+
+/// A second, written as RFC 3339 with milliseconds.
+struct Rfc3339(i64);
+
+impl Serialize for Rfc3339 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut out = String::with_capacity(24);
+        write_rfc3339_millis(&mut out, Micros(self.0 * Micros::SECOND));
+        s.serialize_str(&out)
+    }
+}
+
+fn point(sec: i64, s: Option<&Slot>) -> Point {
     let b = s.map(Slot::to_bucket);
     let (count, errors) = b.as_ref().map_or((0, 0), |b| (b.count, b.errors));
     let q = |p: f64| b.as_ref().and_then(|b| b.latency.quantile(p));
-    json!({
-        "t": rfc3339(sec * Micros::SECOND),
-        "count": count,
-        "errors": errors,
-        "error_rate": if count > 0 { errors as f64 / count as f64 } else { 0.0 },
-        "p50": q(0.5), "p95": q(0.95), "p99": q(0.99),
-    })
+    Point {
+        t: Rfc3339(sec),
+        count,
+        errors,
+        error_rate: if count > 0 {
+            errors as f64 / count as f64
+        } else {
+            0.0
+        },
+        p50: q(0.5),
+        p95: q(0.95),
+        p99: q(0.99),
+    }
+}
+
+/// One series of the answer.
+#[derive(Serialize)]
+pub struct SeriesOut {
+    group: Value,
+    totals: Value,
+    points: Vec<Point>,
+}
+
+#[derive(Serialize)]
+struct Answer<'a> {
+    window: &'a str,
+    window_seconds: i64,
+    group_by: Option<&'a str>,
+    from: String,
+    to: String,
+    series: Vec<SeriesOut>,
 }
 
 fn totals(b: &Bucket, window: i64) -> Value {
@@ -97,14 +147,14 @@ pub async fn real_time(
     let series = render(snaps, field, end, window);
     Ok(json(
         StatusCode::OK,
-        &json!({
-            "window": window_text,
-            "window_seconds": window,
-            "group_by": if field.is_some() { json!(group_by) } else { Value::Null },
-            "from": rfc3339((end - window + 1) * Micros::SECOND),
-            "to": rfc3339((end + 1) * Micros::SECOND),
-            "series": series,
-        }),
+        &Answer {
+            window: &window_text,
+            window_seconds: window,
+            group_by: field.map(|_| group_by.as_str()),
+            from: rfc3339((end - window + 1) * Micros::SECOND),
+            to: rfc3339((end + 1) * Micros::SECOND),
+            series,
+        },
     ))
 }
 
@@ -162,12 +212,12 @@ pub fn render(
     field: Option<&str>,
     end: i64,
     window: i64,
-) -> Vec<Value> {
+) -> Vec<SeriesOut> {
     snaps
         .into_iter()
         .map(|snap| {
             let mut have = snap.seconds.iter().peekable();
-            let points: Vec<Value> = ((end - window + 1)..=end)
+            let points: Vec<Point> = ((end - window + 1)..=end)
                 .map(|s| {
                     while have.next_if(|(k, _)| *k < s).is_some() {}
                     point(s, have.next_if(|(k, _)| *k == s).map(|(_, b)| b))
@@ -177,7 +227,11 @@ pub fn render(
                 Some(f) => json!({ f: snap.group }),
                 None => json!({}),
             };
-            json!({"group": group, "totals": totals(&snap.totals, window), "points": points})
+            SeriesOut {
+                group,
+                totals: totals(&snap.totals, window),
+                points,
+            }
         })
         .collect()
 }
@@ -190,6 +244,6 @@ pub fn render_series(
     end: i64,
     window: i64,
     limit: usize,
-) -> Vec<Value> {
+) -> Vec<SeriesOut> {
     render(snapshot(t, spec, end, window, limit), field, end, window)
 }

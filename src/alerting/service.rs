@@ -232,7 +232,11 @@ pub fn evaluate_tenant(a: &Alerting, tenant: &str, only_dirty: bool) {
             t.advance(now);
             return;
         }
-        t.advance(now);
+        if only_dirty {
+            t.advance_touched(now);
+        } else {
+            t.advance(now);
+        }
         t.evaluate(now, only_dirty, &a.settings.dashboard_url, &mut fx);
     }
     a.metrics.evaluation_seconds.observe(started.elapsed());

@@ -9,9 +9,9 @@
 //! keep five minutes, a rule's series its window (the hour for `no_data`). Only seconds
 //! and minutes that saw events hold a slot, so an idle series costs
 //! almost nothing. Slots are compact (40 bytes): most seconds of a series
-//! see one event, whose latency is kept as the value itself; a sketch is
-//! allocated only from the second value on. Sketches are kept only where a
-//! rule or the real-time endpoint needs them.
+//! see one event, whose latency is kept as the value itself; up to
+//! `FEW_MAX` latencies are kept as values, a sketch only beyond. Sketches
+//! are kept only where a rule or the real-time endpoint needs them.
 //!
 //! Rules read windows of at most five minutes from *views*: per series, a
 //! running sum of the window kept current by adding the seconds that enter
@@ -93,6 +93,13 @@ impl Bucket {
                     self.latency.add(*v);
                 }
             }
+            Detail::Few(vs) => {
+                if needs.latency_sketch {
+                    for v in vs.iter() {
+                        self.latency.add(*v);
+                    }
+                }
+            }
             Detail::Full(f) => {
                 if needs.latency_sketch && !f.latency.is_empty() {
                     self.latency.merge(&f.latency);
@@ -114,6 +121,11 @@ impl Bucket {
             match &s.detail {
                 Detail::None => {}
                 Detail::One(v) => self.latency.remove(*v),
+                Detail::Few(vs) => {
+                    for v in vs.iter() {
+                        self.latency.remove(*v);
+                    }
+                }
                 Detail::Full(f) => self.latency.subtract(&f.latency),
             }
         }
@@ -144,12 +156,21 @@ struct Full {
     users: UserSketch,
 }
 
+/// Latencies a slot keeps as values before it keeps a sketch: a sketch's
+/// bins span the spread of the latencies (a few hundred bins, kilobytes),
+/// while a second of a service's series commonly holds a few dozen values.
+/// Adding the values to a sketch gives the very bins the slot's sketch
+/// would have held, so quantiles are unchanged.
+const FEW_MAX: usize = 128;
+
 #[derive(Debug, Clone, Default)]
 enum Detail {
     #[default]
     None,
     /// The one latency the slot's sketch would hold.
     One(f64),
+    /// Up to `FEW_MAX` latencies.
+    Few(Box<Vec<f64>>),
     Full(Box<Full>),
 }
 
@@ -157,8 +178,10 @@ impl Detail {
     fn full(&mut self) -> &mut Full {
         if !matches!(self, Detail::Full(_)) {
             let mut f = Full::default();
-            if let Detail::One(v) = self {
-                f.latency.add(*v);
+            match self {
+                Detail::One(v) => f.latency.add(*v),
+                Detail::Few(vs) => vs.iter().for_each(|v| f.latency.add(*v)),
+                _ => {}
             }
             *self = Detail::Full(Box::new(f));
         }
@@ -172,12 +195,20 @@ impl Detail {
     fn add_latency(&mut self, v: f64) {
         match self {
             Detail::None => *self = Detail::One(v),
+            Detail::One(a) => *self = Detail::Few(Box::new(vec![*a, v])),
+            Detail::Few(vs) if vs.len() < FEW_MAX => {
+                if vs.len() == vs.capacity() {
+                    vs.reserve_exact((vs.len() / 4).max(2));
+                }
+                vs.push(v);
+            }
             _ => self.full().latency.add(v),
         }
     }
 
     fn heap_bytes(&self) -> usize {
         match self {
+            Detail::Few(vs) => std::mem::size_of::<Vec<f64>>() + vs.capacity() * 8,
             Detail::Full(f) => {
                 std::mem::size_of::<Full>() + f.latency.heap_bytes() + f.users.heap_bytes()
             }
@@ -257,6 +288,7 @@ impl Slot {
         match &o.detail {
             Detail::None => {}
             Detail::One(v) => self.detail.add_latency(*v),
+            Detail::Few(vs) => vs.iter().for_each(|v| self.detail.add_latency(*v)),
             Detail::Full(f) => {
                 let mine = self.detail.full();
                 mine.latency.merge(&f.latency);
@@ -675,7 +707,13 @@ mod tests {
         assert_eq!(b.avg_latency(), Some(7.3 / 3.0));
         let one: Vec<_> = r.seconds(100, 60).collect();
         assert!(matches!(one[0].1.detail, Detail::One(_)));
-        assert!(matches!(one[1].1.detail, Detail::Full(_)));
+        assert!(matches!(one[1].1.detail, Detail::Few(_)));
+        for i in 0..FEW_MAX {
+            r.add(100, 100, &ev(200, i as f64), needs, HORIZON_SECS, &[]);
+        }
+        let full: Vec<_> = r.seconds(100, 1).collect();
+        assert!(matches!(full[0].1.detail, Detail::Full(_)));
+        assert_eq!(r.summary(100, 1, needs).latency.count(), FEW_MAX as u64 + 2);
         let mut direct = LatencySketch::new();
         for v in [0.1, 0.2, 7.0] {
             direct.add(v);
