@@ -427,6 +427,12 @@ impl TenantState {
         self.series_count = self.series_count.saturating_sub(removed);
     }
 
+    /// How far back any of the tenant's rings keeps data (seconds): what a
+    /// rebuild has to read.
+    pub fn longest_horizon(&self) -> i64 {
+        self.specs().map(|s| s.horizon).max().unwrap_or(FINE_SECS)
+    }
+
     /// Moves to `now` only the series that received events since the last
     /// evaluation (right after ingest: the others wait for the pass).
     pub fn advance_touched(&mut self, now: i64) {
@@ -1020,5 +1026,86 @@ mod tests {
             .sum();
         assert_eq!(total, 50, "nothing lost");
         assert!(in_other.unwrap_or(0) > 0);
+    }
+    fn count_rule(id: &str, filter: Value) -> Arc<Rule> {
+        let r = compile(
+            &json!({"name": id, "group_by": ["endpoint"],
+                    "condition": {"metric": "count", "window": "1m", "op": ">", "threshold": 2,
+                                  "filter": filter}}),
+            id,
+            0,
+        )
+        .expect("rule");
+        Arc::new(r)
+    }
+
+    fn spec_count(t: &TenantState, rule: &str) -> u64 {
+        let spec = t.spec(&t.rules[rule].spec_key).expect("spec");
+        spec.series
+            .values()
+            .map(|r| r.summary(sec_of(Micros(T0)), 60, Needs::default()).count)
+            .sum()
+    }
+
+    #[test]
+    fn indexed_specs_see_exactly_the_events_their_filter_matches() {
+        let mut t = TenantState::new("t1", T0 - 3600 * S);
+        t.put_rule(count_rule("r_svc", json!({"service": "checkout"})), T0);
+        t.put_rule(
+            count_rule(
+                "r_in",
+                json!({"endpoint": ["/pay", "/list"], "status_code": "5xx"}),
+            ),
+            T0,
+        );
+        t.put_rule(
+            count_rule("r_prefix", json!({"endpoint": {"prefix": "/p"}})),
+            T0,
+        );
+        t.put_rule(count_rule("r_type", json!({"event_type": "api_call"})), T0);
+        let mut other = ev(T0, "/pay", 500);
+        other.service = Some("search".into());
+        let batch = vec![
+            ev(T0, "/pay", 500),
+            ev(T0, "/list", 503),
+            ev(T0, "/list", 200),
+            ev(T0, "/other", 500),
+            other,
+        ];
+        t.ingest(&batch, T0, 1000);
+        assert_eq!(spec_count(&t, "r_svc"), 4);
+        assert_eq!(spec_count(&t, "r_in"), 3);
+        assert_eq!(spec_count(&t, "r_prefix"), 2);
+        assert_eq!(spec_count(&t, "r_type"), 5);
+        // Removing a rule re-indexes: the others still see their events.
+        let mut fx = Effects::default();
+        assert!(t.remove_rule("r_in", T0, "http://x", &mut fx));
+        t.ingest(&[ev(T0, "/pay", 500)], T0, 1000);
+        assert_eq!(spec_count(&t, "r_svc"), 5);
+        assert_eq!(spec_count(&t, "r_prefix"), 3);
+        assert_eq!(spec_count(&t, "r_type"), 6);
+    }
+
+    #[test]
+    fn an_evaluation_after_ingest_leaves_untouched_groups_alone() {
+        let mut t = tenant_with(error_rule());
+        let batch: Vec<Event> = (0..6).map(|i| ev(T0 + i, "/pay", 500)).collect();
+        t.ingest(&batch, T0 + S, 1000);
+        let mut fx = Effects::default();
+        t.evaluate(T0 + S, true, "http://x", &mut fx);
+        assert_eq!(t.active.len(), 1);
+        // A batch touching only another endpoint: the firing alert for
+        // /pay is not taken for an orphan, nor resolved.
+        t.ingest(&[ev(T0 + S, "/list", 200)], T0 + 2 * S, 1000);
+        t.advance_touched(T0 + 2 * S);
+        let mut fx = Effects::default();
+        t.evaluate(T0 + 2 * S, true, "http://x", &mut fx);
+        assert_eq!(t.active.len(), 1);
+        assert!(fx.deliveries.is_empty());
+        // The full pass sees every group.
+        t.advance(T0 + 2 * S);
+        let mut fx = Effects::default();
+        t.evaluate(T0 + 2 * S, false, "http://x", &mut fx);
+        assert_eq!(t.active.len(), 1);
     }
 }

@@ -25,6 +25,10 @@ const TICK: Duration = Duration::from_secs(1);
 /// Batches taken off the queue before evaluating what they touched: under
 /// heavy ingest one evaluation covers many batches.
 const DRAIN_BATCHES: usize = 256;
+/// After-ingest evaluations are at least this far apart: a batch after a
+/// quiet spell is evaluated at once, batches under heavy ingest within
+/// this much of their acknowledgement, many per evaluation.
+const EVAL_GAP: Duration = Duration::from_millis(50);
 /// Baselines move slowly (they look a day or a week back); recomputing
 /// them every 30 s keeps the store queries cheap.
 const BASELINE_REFRESH_SECS: i64 = 30;
@@ -121,10 +125,16 @@ pub async fn start(a: Arc<Alerting>) -> AlertingHandle {
 fn window_loop(a: &Alerting, rx: &Receiver<Msg>) {
     let mut next_tick = Instant::now() + TICK;
     let mut ticks: u64 = 0;
+    // Tenants with batches not yet evaluated, and when the last
+    // after-ingest evaluation ran.
+    let mut touched: HashSet<String> = HashSet::new();
+    let mut last_eval = Instant::now();
     loop {
-        let wait = next_tick.saturating_duration_since(Instant::now());
-        let mut touched: HashSet<String> = HashSet::new();
-        match rx.recv_timeout(wait) {
+        let mut deadline = next_tick;
+        if !touched.is_empty() {
+            deadline = deadline.min(last_eval + EVAL_GAP);
+        }
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => return,
             Ok(m) => {
                 if handle(a, m, &mut touched) {
@@ -140,11 +150,14 @@ fn window_loop(a: &Alerting, rx: &Receiver<Msg>) {
                         Err(_) => break,
                     }
                 }
-                for t in touched {
-                    evaluate_tenant(a, &t, true);
-                }
             }
             Err(RecvTimeoutError::Timeout) => {}
+        }
+        if !touched.is_empty() && last_eval.elapsed() >= EVAL_GAP {
+            for t in touched.drain() {
+                evaluate_tenant(a, &t, true);
+            }
+            last_eval = Instant::now();
         }
         if Instant::now() >= next_tick {
             ticks += 1;
@@ -412,10 +425,11 @@ fn read_events(
     }
 }
 
-/// Refills every tenant's windows with the last hour of stored events.
+/// Refills every tenant's windows with the stored events they cover: the
+/// last five minutes, or more when a rule's window reaches further (at
+/// most the hour).
 pub fn rebuild(a: &Alerting) -> usize {
     let now = a.clock.now().0;
-    let from = now - HORIZON_SECS * Micros::SECOND;
     // Events may be stamped up to an hour ahead (contract section 3).
     let to = now + HORIZON_SECS * Micros::SECOND;
     let mut tenants: Vec<TenantId> = a
@@ -431,6 +445,8 @@ pub fn rebuild(a: &Alerting) -> usize {
     for tid in tenants {
         let t = a.tenant(tid.as_str());
         let max = a.settings.max_series_per_tenant;
+        let horizon = t.lock().longest_horizon().min(HORIZON_SECS);
+        let from = now - horizon * Micros::SECOND;
         total += read_events(a, &tid, from, to, Vec::new(), |evs| {
             t.lock().ingest(evs, now, max);
         });

@@ -131,17 +131,13 @@ impl Bucket {
         }
     }
 
-    /// Adds what one event changed in a slot.
-    fn apply(&mut self, d: &Delta, needs: Needs) {
+    /// Adds what one event changed in a slot, but its latency: that goes
+    /// to the sketch later, in bulk (`Ring::pending`).
+    fn apply(&mut self, d: &Delta) {
         self.count += u64::from(d.count);
         self.errors += u64::from(d.errors);
         self.latency_n += u64::from(d.latency_n);
         self.latency_ns += i128::from(d.latency_ns);
-        if needs.latency_sketch
-            && let Some(v) = d.value
-        {
-            self.latency.add(v);
-        }
     }
 
     fn bytes(&self) -> usize {
@@ -337,6 +333,10 @@ pub struct Ring {
     /// (empty until first needed, and after the spec's views change).
     views: Vec<Bucket>,
     view_sec: i64,
+    /// Latencies (second, value) added to slots but not yet to the views'
+    /// sketches: a sketch add touches a bin far from the rest of the ring,
+    /// so they are added in bulk when the views are next moved.
+    pending: Vec<(i64, f64)>,
     /// Received events since its rules were last evaluated.
     pub dirty: bool,
 }
@@ -409,11 +409,16 @@ impl Ring {
             upsert(&mut self.coarse, key / 60)
         };
         let d = slot.add(e, needs);
-        if fine {
+        if fine && !self.views.is_empty() {
+            let mut sketched = false;
             for (acc, v) in self.views.iter_mut().zip(views) {
                 if sec > self.view_sec - v.window && sec <= self.view_sec {
-                    acc.apply(&d, v.needs);
+                    acc.apply(&d);
+                    sketched |= v.needs.latency_sketch;
                 }
+            }
+            if sketched && let Some(v) = d.value {
+                self.pending.push((sec, v));
             }
         }
         self.last_event_sec = self.last_event_sec.max(sec);
@@ -428,10 +433,12 @@ impl Ring {
         if views.is_empty() {
             if !self.views.is_empty() {
                 self.views = Vec::new();
+                self.pending = Vec::new();
             }
             return;
         }
         if self.views.len() != views.len() {
+            self.pending.clear();
             self.views = views
                 .iter()
                 .map(|v| self.summary(now_sec, v.window, v.needs))
@@ -442,6 +449,7 @@ impl Ring {
         if now_sec <= self.view_sec {
             return;
         }
+        self.flush(views);
         let from = self.view_sec;
         for (i, v) in views.iter().enumerate() {
             if now_sec - from >= v.window {
@@ -459,15 +467,41 @@ impl Ring {
         self.view_sec = now_sec;
     }
 
+    /// Adds the pending latencies to the sketches of the views whose
+    /// window holds their second.
+    fn flush(&mut self, views: &[View]) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if self.views.len() == views.len() {
+            for (acc, v) in self.views.iter_mut().zip(views) {
+                if !v.needs.latency_sketch {
+                    continue;
+                }
+                for &(sec, x) in &self.pending {
+                    if sec > self.view_sec - v.window && sec <= self.view_sec {
+                        acc.latency.add(x);
+                    }
+                }
+            }
+        }
+        self.pending.clear();
+        if self.pending.capacity() > 1024 {
+            self.pending.shrink_to(64);
+        }
+    }
+
     /// Forgets the views (the spec's views changed); they are rebuilt from
     /// the slots when next needed.
     pub fn reset_views(&mut self) {
         self.views = Vec::new();
+        self.pending = Vec::new();
     }
 
-    /// View `i`'s window sum, when the views stand at `now_sec`.
+    /// View `i`'s window sum, when the views stand at `now_sec` with
+    /// nothing pending (`advance` brings them there).
     pub fn view(&self, i: usize, now_sec: i64) -> Option<&Bucket> {
-        if self.view_sec != now_sec {
+        if self.view_sec != now_sec || !self.pending.is_empty() {
             return None;
         }
         self.views.get(i)
@@ -478,6 +512,7 @@ impl Ring {
     /// second a view still has to take out has been folded).
     pub fn advance(&mut self, now_sec: i64, horizon: i64, views: &[View]) {
         self.sync_views(now_sec, views);
+        self.flush(views);
         let mut moved = false;
         while let Some(s) = self.fine.front()
             && i64::from(s.key) <= now_sec - FINE_SECS
@@ -544,6 +579,7 @@ impl Ring {
             + self.fine.iter().map(Slot::bytes).sum::<usize>()
             + self.coarse.iter().map(Slot::bytes).sum::<usize>()
             + self.views.iter().map(Bucket::bytes).sum::<usize>()
+            + self.pending.capacity() * std::mem::size_of::<(i64, f64)>()
     }
 }
 

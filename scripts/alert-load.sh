@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Batch ingest throughput with 1,000 alert rules active compared with none,
+# in the same run (issue 9's target: ≥ 90 %). Two servers on loopback, one
+# with 1,000 rules (12 loadgen services × 9 filters each, grouped by
+# endpoint, ten metrics over 1 and 5 minutes, thresholds never crossed) and
+# one without, are loaded in turn by `pulsestream loadgen` (rounds
+# alternate, so both see the same machine load). Prints each round's
+# events/s and the CPU the server's alerting thread used, then the medians
+# and their ratio.
+# Usage: scripts/alert-load.sh [seconds per round] [rounds]   (defaults 10, 3)
+# Needs a release build: cargo build --release --bin pulsestream
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:-10}"
+rounds="${2:-3}"
+bin="${CARGO_TARGET_DIR:-target}/release/pulsestream"
+base="$(mktemp -d)"
+port0=$((20000 + RANDOM % 30000))
+pw="alert-load-owner-password"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$base"
+}
+trap cleanup EXIT
+
+# start NAME PORT: a fresh data dir with one tenant; sets KEY_<NAME>.
+start() {
+  local name=$1 port=$2 dir="$base/$1"
+  mkdir -p "$dir"
+  local out
+  out=$("$bin" tenant create --name "$name" --owner-email "$name@example.com" \
+    --owner-password "$pw" --data-dir "$dir")
+  printf -v "KEY_$name" '%s' "$(printf '%s\n' "$out" | sed -n 's/^api_key: \(psk_[A-Za-z0-9]*\).*/\1/p')"
+  "$bin" serve --data-dir "$dir" --listen "127.0.0.1:$port" >"$dir.log" 2>&1 &
+  pids+=($!)
+  printf -v "PID_$name" '%s' "$!"
+  until curl -sf "http://127.0.0.1:$port/health" >/dev/null; do sleep 0.05; done
+}
+
+start bare "$port0"
+start rules "$((port0 + 1))"
+
+url="http://127.0.0.1:$((port0 + 1))"
+token=$(curl -sf "$url/api/v1/auth/login" -H 'content-type: application/json' \
+  -d "{\"email\":\"rules@example.com\",\"password\":\"$pw\"}" |
+  sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+services=(auth users orders payments catalog search checkout inventory shipping notifications billing analytics)
+filters=('' ',"method":"GET"' ',"method":"POST"' ',"region":"us-east-1"' ',"region":"eu-west-1"'
+  ',"region":"us-west-2"' ',"status_code":"5xx"' ',"status_code":"4xx"' ',"method":["PUT","PATCH","DELETE"]')
+metrics=('count 5m' 'rate 1m' 'error_rate 5m' 'avg_latency 5m' 'p95_latency 5m' 'error_rate 1m'
+  'count 1m' 'p95_latency 1m' 'error_count 5m' 'avg_latency 1m')
+made=0
+for i in $(seq 0 999); do
+  svc=${services[$((i % 12))]}
+  f=${filters[$(((i / 12) % 9))]}
+  read -r metric window <<<"${metrics[$(((i / 108) % 10))]}"
+  body="{\"name\":\"load $i\",\"group_by\":[\"endpoint\"],\"condition\":{\"metric\":\"$metric\",
+    \"filter\":{\"service\":\"$svc\"$f},\"window\":\"$window\",\"op\":\">\",\"threshold\":1e12}}"
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$url/api/v1/alerting/rules" \
+    -H "authorization: Bearer $token" -H 'content-type: application/json' -d "$body")
+  [ "$code" = 201 ] && made=$((made + 1))
+done
+echo "rules created: $made"
+
+# CPU seconds (user + system) of a process's thread named "alerting".
+alert_cpu() {
+  local pid=$1 t
+  for t in /proc/"$pid"/task/*; do
+    if [ "$(cat "$t/comm")" = alerting ]; then
+      awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / hz}' "$t/stat"
+      return
+    fi
+  done
+  echo 0
+}
+
+declare -a eps_bare eps_rules
+for r in $(seq 1 "$rounds"); do
+  for name in bare rules; do
+    port=$port0
+    [ "$name" = rules ] && port=$((port0 + 1))
+    key_var="KEY_$name" pid_var="PID_$name"
+    c0=$(alert_cpu "${!pid_var}")
+    out=$("$bin" loadgen --url "http://127.0.0.1:$port" --api-key "${!key_var}" \
+      --duration "$secs" --batch 1000 --concurrency 4)
+    line=$(printf '%s\n' "$out" | grep -m1 'events/s')
+    c1=$(alert_cpu "${!pid_var}")
+    eps=$(printf '%s\n' "$line" | sed -n 's/.*: \([0-9]*\) events\/s.*/\1/p')
+    cpu=$(echo "scale=1; 100 * ($c1 - $c0) / $secs" | bc)
+    echo "round $r $name: $eps events/s; alerting thread $cpu % of a core"
+    if [ "$name" = bare ]; then eps_bare+=("$eps"); else eps_rules+=("$eps"); fi
+  done
+done
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}'; }
+mb=$(median "${eps_bare[@]}")
+mr=$(median "${eps_rules[@]}")
+echo "median: $mb events/s without rules, $mr events/s with $made rules: $(echo "scale=1; 100 * $mr / $mb" | bc) % (target ≥ 90 %)"
