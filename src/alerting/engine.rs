@@ -99,6 +99,21 @@ impl SpecIndex {
     }
 }
 
+/// Which events an `ingest_into` takes. Live batches and stored events
+/// are told apart by a spec's cutoff (receive time), so an event is
+/// counted once even when the store is read while batches arrive.
+#[derive(Debug, Clone, Copy)]
+pub enum Feed<'a> {
+    /// An acknowledged batch: every spec, events received at or after its
+    /// cutoff.
+    Live,
+    /// A new spec's backfill: that spec only, events received before its
+    /// cutoff.
+    Backfill(&'a str),
+    /// The rebuild on start: every spec, events received before its cutoff.
+    Rebuild,
+}
+
 /// Everything alerting holds for one tenant.
 pub struct TenantState {
     pub tenant: String,
@@ -316,26 +331,26 @@ impl TenantState {
     /// Adds a batch to every spec it matches. Returns true when a rule's
     /// series was touched (the caller then evaluates at once).
     pub fn ingest(&mut self, events: &[Event], now: i64, max_series: usize) -> bool {
-        self.ingest_into(events, now, max_series, None)
+        self.ingest_into(events, now, max_series, Feed::Live)
     }
 
-    /// `ingest`, into one spec only when `only` is set (a backfill), which
-    /// then takes exactly the events received before the spec's cutoff.
+    /// `ingest` of live batches, a backfill or the rebuild (see `Feed`).
     pub fn ingest_into(
         &mut self,
         events: &[Event],
         now: i64,
         max_series: usize,
-        only: Option<&str>,
+        feed: Feed<'_>,
     ) -> bool {
         let now_sec = sec_of(Micros(now));
-        let only = match only {
-            Some(k) => match self.spec_ids.get(k) {
+        let only = match feed {
+            Feed::Backfill(k) => match self.spec_ids.get(k) {
                 Some(i) => Some(*i),
                 None => return false,
             },
-            None => None,
+            Feed::Live | Feed::Rebuild => None,
         };
+        let stored = !matches!(feed, Feed::Live);
         let mut touched = false;
         let TenantState {
             specs,
@@ -360,9 +375,10 @@ impl TenantState {
                 let Some(Some(spec)) = specs.get_mut(i) else {
                     continue;
                 };
-                let wanted = match only {
-                    Some(_) => e.received_at.0 < spec.cutoff,
-                    None => e.received_at.0 >= spec.cutoff,
+                let wanted = if stored {
+                    e.received_at.0 < spec.cutoff
+                } else {
+                    e.received_at.0 >= spec.cutoff
                 };
                 if !wanted || !spec.filter.matches(e) {
                     continue;
@@ -425,6 +441,14 @@ impl TenantState {
             });
         }
         self.series_count = self.series_count.saturating_sub(removed);
+    }
+
+    /// From now on live batches add only events received at or after
+    /// `cutoff`, to every spec; the rebuild adds those received before.
+    pub fn set_cutoff(&mut self, cutoff: i64) {
+        for s in self.specs.iter_mut().flatten() {
+            s.cutoff = s.cutoff.max(cutoff);
+        }
     }
 
     /// How far back any of the tenant's rings keeps data (seconds): what a
@@ -1107,5 +1131,19 @@ mod tests {
         let mut fx = Effects::default();
         t.evaluate(T0 + 2 * S, false, "http://x", &mut fx);
         assert_eq!(t.active.len(), 1);
+    }
+    #[test]
+    fn a_rebuild_beside_live_batches_counts_every_event_once() {
+        let mut t = tenant_with(error_rule());
+        t.set_cutoff(T0);
+        let mut before = ev(T0 - S, "/pay", 500);
+        before.received_at = Micros(T0 - S);
+        let mut after = ev(T0, "/pay", 500);
+        after.received_at = Micros(T0);
+        // The queue's batch and the store's read both hold both events.
+        let both = [before, after];
+        t.ingest(&both, T0, 1000);
+        t.ingest_into(&both, T0, 1000, Feed::Rebuild);
+        assert_eq!(spec_count(&t, "r_1"), 2);
     }
 }

@@ -14,7 +14,7 @@ use pulsestream_storage::query::{
 };
 use pulsestream_storage::{Micros, TenantId};
 
-use super::engine::{Effects, group_key_string};
+use super::engine::{Effects, Feed, group_key_string};
 use super::filter::storage_fields;
 use super::rules::{Metric, Rule};
 use super::window::HORIZON_SECS;
@@ -82,8 +82,9 @@ impl Alerting {
 }
 
 /// Rebuilds the windows, then starts the window thread and the delivery
-/// queue. Call before the server accepts ingest, so the rebuild and live
-/// batches never overlap.
+/// queue. The server may take ingest meanwhile: batches wait in the queue,
+/// and receive times keep the rebuild and them from counting an event
+/// twice (`Feed`).
 pub async fn start(a: Arc<Alerting>) -> AlertingHandle {
     let started = Instant::now();
     let rebuilt = {
@@ -441,6 +442,12 @@ pub fn rebuild(a: &Alerting) -> usize {
         .collect();
     tenants.sort();
     tenants.dedup();
+    // The server already takes batches (they wait in the queue until the
+    // window thread starts): those received from now on are the queue's,
+    // the ones before are read here.
+    for tid in &tenants {
+        a.tenant(tid.as_str()).lock().set_cutoff(now);
+    }
     let mut total = 0;
     for tid in tenants {
         let t = a.tenant(tid.as_str());
@@ -448,7 +455,7 @@ pub fn rebuild(a: &Alerting) -> usize {
         let horizon = t.lock().longest_horizon().min(HORIZON_SECS);
         let from = now - horizon * Micros::SECOND;
         total += read_events(a, &tid, from, to, Vec::new(), |evs| {
-            t.lock().ingest(evs, now, max);
+            t.lock().ingest_into(evs, now, max, Feed::Rebuild);
         });
     }
     total
@@ -474,7 +481,7 @@ fn backfill(a: &Alerting, tenant: &str, spec: &str, window_secs: i64, cutoff: i6
         now + HORIZON_SECS * Micros::SECOND,
         filter,
         |evs| {
-            t.lock().ingest_into(evs, now, max, Some(spec));
+            t.lock().ingest_into(evs, now, max, Feed::Backfill(spec));
         },
     );
     let _ = cutoff;
