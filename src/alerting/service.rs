@@ -34,6 +34,8 @@ const EVAL_GAP: Duration = Duration::from_millis(50);
 const BASELINE_REFRESH_SECS: i64 = 30;
 /// Events read back per search page when rebuilding windows.
 const REBUILD_PAGE: usize = 50_000;
+/// Length of the time slices windows are rebuilt by (see `read_sliced`).
+const SLICE_SECS: i64 = 30;
 /// Most events read back per tenant on start: beyond it the oldest part of
 /// the hour is left out (and logged) rather than delaying start.
 const MAX_REBUILD_EVENTS: usize = 5_000_000;
@@ -426,6 +428,32 @@ fn read_events(
     }
 }
 
+/// Reads stored events of `[from, to)` like `read_events`, one time slice
+/// after another (newest first: `[now, to)`, then `SLICE_SECS` at a time
+/// back to `from`). A search pages by cursor from the newest event of its
+/// range, so each page scans again what the range holds newer than it;
+/// slicing keeps every search to the blocks of its slice. Stops at
+/// `MAX_REBUILD_EVENTS` in all.
+fn read_sliced(
+    a: &Alerting,
+    tenant: &TenantId,
+    from: i64,
+    to: i64,
+    now: i64,
+    filter: Vec<pulsestream_storage::query::Predicate>,
+    mut f: impl FnMut(&[pulsestream_storage::Event]),
+) -> usize {
+    let mut total = 0;
+    let mut hi = to;
+    let mut lo = now.clamp(from, to);
+    while hi > from && total < MAX_REBUILD_EVENTS {
+        total += read_events(a, tenant, lo, hi, filter.clone(), &mut f);
+        hi = lo;
+        lo = (lo - SLICE_SECS * Micros::SECOND).max(from);
+    }
+    total
+}
+
 /// Refills every tenant's windows with the stored events they cover: the
 /// last five minutes, or more when a rule's window reaches further (at
 /// most the hour).
@@ -454,7 +482,7 @@ pub fn rebuild(a: &Alerting) -> usize {
         let max = a.settings.max_series_per_tenant;
         let horizon = t.lock().longest_horizon().min(HORIZON_SECS);
         let from = now - horizon * Micros::SECOND;
-        total += read_events(a, &tid, from, to, Vec::new(), |evs| {
+        total += read_sliced(a, &tid, from, to, now, Vec::new(), |evs| {
             t.lock().ingest_into(evs, now, max, Feed::Rebuild);
         });
     }
@@ -474,11 +502,12 @@ fn backfill(a: &Alerting, tenant: &str, spec: &str, window_secs: i64, cutoff: i6
     let now = a.clock.now().0;
     let from = now - window_secs.min(HORIZON_SECS) * Micros::SECOND;
     let max = a.settings.max_series_per_tenant;
-    read_events(
+    read_sliced(
         a,
         &tid,
         from,
         now + HORIZON_SECS * Micros::SECOND,
+        now,
         filter,
         |evs| {
             t.lock().ingest_into(evs, now, max, Feed::Backfill(spec));
