@@ -18,7 +18,7 @@ use super::lifecycle::{self, Outcome};
 use super::model::{Alert, AlertState, Channel, Delivery, Silence};
 use super::persist::{self, Write};
 use super::rules::{Metric, Rule};
-use super::window::{Bucket, FINE_SECS, GroupKey, HORIZON_SECS, Needs, OTHER, Ring, sec_of};
+use super::window::{Bucket, FINE_SECS, GroupKey, HORIZON_SECS, Needs, OTHER, Ring, View, sec_of};
 
 /// Resolved alerts kept per tenant (memory and the list API); older ones
 /// are deleted. Active alerts are never dropped.
@@ -32,6 +32,7 @@ pub const RT_ENDPOINT: &str = "rt:endpoint";
 /// The series of one filter + group-by, shared by every rule that has it.
 #[derive(Debug)]
 pub struct Spec {
+    pub key: String,
     pub filter: Filter,
     pub group_by: Vec<EventField>,
     pub needs: Needs,
@@ -51,13 +52,78 @@ pub struct Spec {
     /// micros); older ones come from the store by a backfill, so none is
     /// counted twice.
     pub cutoff: i64,
+    /// The windows of at most five minutes its rules read, kept as running
+    /// sums in every ring (one per window length).
+    pub views: Vec<View>,
+    /// Index of its group-by in `TenantState::group_bys` (intake computes
+    /// each distinct group key once per event).
+    group: usize,
+}
+
+/// Which specs an event can match: specs whose filter requires one of a
+/// few values of endpoint, service or event type are found by that value;
+/// the others are visited for every event.
+#[derive(Debug, Default)]
+struct SpecIndex {
+    /// By endpoint, service, event type.
+    by: [HashMap<String, Vec<usize>>; 3],
+    rest: Vec<usize>,
+}
+
+fn index_slot(f: &EventField) -> Option<usize> {
+    match f {
+        EventField::Endpoint => Some(0),
+        EventField::Service => Some(1),
+        EventField::EventType => Some(2),
+        _ => None,
+    }
+}
+
+impl SpecIndex {
+    /// Adds to `out` the specs `e` may match.
+    fn candidates(&self, e: &Event, out: &mut Vec<usize>) {
+        out.extend_from_slice(&self.rest);
+        let values = [
+            e.endpoint.as_deref(),
+            e.service.as_deref(),
+            Some(e.event_type.as_str()),
+        ];
+        for (map, v) in self.by.iter().zip(values) {
+            if !map.is_empty()
+                && let Some(v) = v
+                && let Some(ids) = map.get(v)
+            {
+                out.extend_from_slice(ids);
+            }
+        }
+    }
+}
+
+/// Which events an `ingest_into` takes. Live batches and stored events
+/// are told apart by a spec's cutoff (receive time), so an event is
+/// counted once even when the store is read while batches arrive.
+#[derive(Debug, Clone, Copy)]
+pub enum Feed<'a> {
+    /// An acknowledged batch: every spec, events received at or after its
+    /// cutoff.
+    Live,
+    /// A new spec's backfill: that spec only, events received before its
+    /// cutoff.
+    Backfill(&'a str),
+    /// The rebuild on start: every spec, events received before its cutoff.
+    Rebuild,
 }
 
 /// Everything alerting holds for one tenant.
 pub struct TenantState {
     pub tenant: String,
     pub rules: BTreeMap<String, Arc<Rule>>,
-    pub specs: HashMap<String, Spec>,
+    /// Specs by slot (`None`: a freed slot); `spec_ids` finds them by key.
+    specs: Vec<Option<Spec>>,
+    spec_ids: HashMap<String, usize>,
+    index: SpecIndex,
+    /// The distinct group-bys of the specs.
+    group_bys: Vec<Vec<EventField>>,
     pub series_count: usize,
     /// Events that went to an `other` series because of the series cap.
     pub overflow_events: u64,
@@ -104,7 +170,7 @@ pub fn metric_value(metric: Metric, b: &Bucket, window_secs: i64) -> Option<f64>
         Metric::Rate => Some(b.count as f64 / window_secs.max(1) as f64),
         Metric::ErrorRate => (b.count > 0).then(|| b.errors as f64 / b.count as f64),
         Metric::ErrorCount => Some(b.errors as f64),
-        Metric::AvgLatency => (b.latency_n > 0).then(|| b.latency_sum / b.latency_n as f64),
+        Metric::AvgLatency => b.avg_latency(),
         Metric::DistinctUsers => Some(b.users.estimate()),
         Metric::P50 | Metric::P90 | Metric::P95 | Metric::P99 => {
             b.latency.quantile(metric.quantile().unwrap_or(0.5))
@@ -127,7 +193,10 @@ impl TenantState {
         let mut t = TenantState {
             tenant: tenant.to_owned(),
             rules: BTreeMap::new(),
-            specs: HashMap::new(),
+            specs: Vec::new(),
+            spec_ids: HashMap::new(),
+            index: SpecIndex::default(),
+            group_bys: Vec::new(),
             series_count: 0,
             overflow_events: 0,
             alerts: HashMap::new(),
@@ -145,79 +214,209 @@ impl TenantState {
             (RT_SERVICE, vec![EventField::Service]),
             (RT_ENDPOINT, vec![EventField::Endpoint]),
         ] {
-            t.specs.insert(
-                key.to_owned(),
-                Spec {
-                    filter: Filter::default(),
-                    group_by: g,
-                    needs: rt,
-                    series: HashMap::new(),
-                    rules: 0,
-                    since: now,
-                    dirty: false,
-                    horizon: FINE_SECS,
-                    cutoff: 0,
-                },
-            );
+            t.insert_spec(Spec {
+                key: key.to_owned(),
+                filter: Filter::default(),
+                group_by: g,
+                needs: rt,
+                series: HashMap::new(),
+                rules: 0,
+                since: now,
+                dirty: false,
+                horizon: FINE_SECS,
+                cutoff: 0,
+                views: Vec::new(),
+                group: 0,
+            });
         }
         t
+    }
+
+    /// The spec of `key`.
+    pub fn spec(&self, key: &str) -> Option<&Spec> {
+        self.specs.get(*self.spec_ids.get(key)?)?.as_ref()
+    }
+
+    pub fn spec_mut(&mut self, key: &str) -> Option<&mut Spec> {
+        self.specs.get_mut(*self.spec_ids.get(key)?)?.as_mut()
+    }
+
+    /// Every spec (the real-time ones and the rules').
+    pub fn specs(&self) -> impl Iterator<Item = &Spec> {
+        self.specs.iter().flatten()
+    }
+
+    fn insert_spec(&mut self, spec: Spec) {
+        let slot = match self.specs.iter().position(Option::is_none) {
+            Some(i) => i,
+            None => {
+                self.specs.push(None);
+                self.specs.len() - 1
+            }
+        };
+        self.spec_ids.insert(spec.key.clone(), slot);
+        self.specs[slot] = Some(spec);
+        self.reindex();
+    }
+
+    fn remove_spec(&mut self, key: &str) -> Option<Spec> {
+        let slot = self.spec_ids.remove(key)?;
+        let s = self.specs.get_mut(slot)?.take();
+        self.reindex();
+        s
+    }
+
+    /// Rebuilds the intake index and the group-by list (specs change only
+    /// with rules).
+    fn reindex(&mut self) {
+        let mut index = SpecIndex::default();
+        let mut group_bys: Vec<Vec<EventField>> = Vec::new();
+        for (i, spec) in self.specs.iter_mut().enumerate() {
+            let Some(spec) = spec else { continue };
+            spec.group = match group_bys.iter().position(|g| *g == spec.group_by) {
+                Some(g) => g,
+                None => {
+                    group_bys.push(spec.group_by.clone());
+                    group_bys.len() - 1
+                }
+            };
+            match spec
+                .filter
+                .equality_key()
+                .and_then(|(f, vals)| Some((index_slot(f)?, vals)))
+            {
+                Some((slot, vals)) => {
+                    for v in vals {
+                        let ids = index.by[slot].entry(v.clone()).or_default();
+                        if !ids.contains(&i) {
+                            ids.push(i);
+                        }
+                    }
+                }
+                None => index.rest.push(i),
+            }
+        }
+        self.index = index;
+        self.group_bys = group_bys;
+    }
+
+    /// Recomputes the views of a spec from its rules; rings forget theirs
+    /// when they change.
+    fn refresh_views(&mut self, key: &str) {
+        let mut views: Vec<View> = Vec::new();
+        for r in self.rules.values().filter(|r| r.spec_key == key) {
+            let needs = r.metric.needs();
+            if r.window_secs > FINE_SECS || needs.users {
+                continue;
+            }
+            match views.iter_mut().find(|v| v.window == r.window_secs) {
+                Some(v) => v.needs = v.needs.union(needs),
+                None => views.push(View {
+                    window: r.window_secs,
+                    needs,
+                }),
+            }
+        }
+        views.sort();
+        if let Some(spec) = self.spec_mut(key)
+            && spec.views != views
+        {
+            spec.views = views;
+            for r in spec.series.values_mut() {
+                r.reset_views();
+            }
+        }
     }
 
     /// Adds a batch to every spec it matches. Returns true when a rule's
     /// series was touched (the caller then evaluates at once).
     pub fn ingest(&mut self, events: &[Event], now: i64, max_series: usize) -> bool {
-        self.ingest_into(events, now, max_series, None)
+        self.ingest_into(events, now, max_series, Feed::Live)
     }
 
-    /// `ingest`, into one spec only when `only` is set (a backfill), which
-    /// then takes exactly the events received before the spec's cutoff.
+    /// `ingest` of live batches, a backfill or the rebuild (see `Feed`).
     pub fn ingest_into(
         &mut self,
         events: &[Event],
         now: i64,
         max_series: usize,
-        only: Option<&str>,
+        feed: Feed<'_>,
     ) -> bool {
         let now_sec = sec_of(Micros(now));
+        let only = match feed {
+            Feed::Backfill(k) => match self.spec_ids.get(k) {
+                Some(i) => Some(*i),
+                None => return false,
+            },
+            Feed::Live | Feed::Rebuild => None,
+        };
+        let stored = !matches!(feed, Feed::Live);
         let mut touched = false;
         let TenantState {
             specs,
+            index,
+            group_bys,
             series_count,
             overflow_events,
             ..
         } = self;
+        let mut visit: Vec<usize> = Vec::new();
+        // The event's group key per distinct group-by, made on first use.
+        let mut keys: Vec<Option<GroupKey>> = vec![None; group_bys.len()];
         for e in events {
             let sec = sec_of(e.timestamp);
-            for (key, spec) in specs.iter_mut() {
-                let wanted = match only {
-                    Some(k) => k == key && e.received_at.0 < spec.cutoff,
-                    None => e.received_at.0 >= spec.cutoff,
+            visit.clear();
+            match only {
+                Some(i) => visit.push(i),
+                None => index.candidates(e, &mut visit),
+            }
+            keys.iter_mut().for_each(|k| *k = None);
+            for &i in &visit {
+                let Some(Some(spec)) = specs.get_mut(i) else {
+                    continue;
+                };
+                let wanted = if stored {
+                    e.received_at.0 < spec.cutoff
+                } else {
+                    e.received_at.0 >= spec.cutoff
                 };
                 if !wanted || !spec.filter.matches(e) {
                     continue;
                 }
-                let gk: GroupKey = spec.group_by.iter().map(|f| f.text(e)).collect();
-                let ring = if spec.series.contains_key(&gk) {
-                    spec.series.get_mut(&gk)
-                } else if *series_count < max_series {
-                    *series_count += 1;
-                    Some(spec.series.entry(gk).or_default())
-                } else {
-                    // At the cap: count in the spec's overflow series,
-                    // never lose the event silently.
-                    *overflow_events += 1;
-                    let other: GroupKey = vec![Some(OTHER.to_owned()); spec.group_by.len()];
-                    let fresh = !spec.series.contains_key(&other);
-                    if fresh {
-                        *series_count += 1;
-                    }
-                    Some(spec.series.entry(other).or_default())
+                let Some(slot) = keys.get_mut(spec.group) else {
+                    continue;
                 };
-                if let Some(r) = ring
-                    && r.add(sec, now_sec, e, spec.needs, spec.horizon)
-                    && spec.rules > 0
-                {
-                    spec.dirty = true;
+                let gk =
+                    slot.get_or_insert_with(|| spec.group_by.iter().map(|f| f.text(e)).collect());
+                let Spec {
+                    series,
+                    needs,
+                    horizon,
+                    views,
+                    group_by,
+                    rules,
+                    dirty,
+                    ..
+                } = spec;
+                let ring = match series.get_mut(&*gk) {
+                    Some(r) => r,
+                    None if *series_count < max_series => {
+                        *series_count += 1;
+                        series.entry(gk.clone()).or_default()
+                    }
+                    None => {
+                        // At the cap: count in the spec's overflow series,
+                        // never lose the event silently.
+                        *overflow_events += 1;
+                        let other: GroupKey = vec![Some(OTHER.to_owned()); group_by.len()];
+                        if !series.contains_key(&other) {
+                            *series_count += 1;
+                        }
+                        series.entry(other).or_default()
+                    }
+                };
+                if ring.add(sec, now_sec, e, *needs, *horizon, views) && *rules > 0 {
+                    *dirty = true;
                     touched = true;
                 }
             }
@@ -229,10 +428,11 @@ impl TenantState {
     pub fn advance(&mut self, now: i64) {
         let now_sec = sec_of(Micros(now));
         let mut removed = 0;
-        for spec in self.specs.values_mut() {
+        for spec in self.specs.iter_mut().flatten() {
             let horizon = spec.horizon;
+            let views = &spec.views;
             spec.series.retain(|_, r| {
-                r.advance(now_sec, horizon);
+                r.advance(now_sec, horizon, views);
                 let keep = !r.is_empty();
                 if !keep {
                     removed += 1;
@@ -243,10 +443,34 @@ impl TenantState {
         self.series_count = self.series_count.saturating_sub(removed);
     }
 
+    /// From now on live batches add only events received at or after
+    /// `cutoff`, to every spec; the rebuild adds those received before.
+    pub fn set_cutoff(&mut self, cutoff: i64) {
+        for s in self.specs.iter_mut().flatten() {
+            s.cutoff = s.cutoff.max(cutoff);
+        }
+    }
+
+    /// How far back any of the tenant's rings keeps data (seconds): what a
+    /// rebuild has to read.
+    pub fn longest_horizon(&self) -> i64 {
+        self.specs().map(|s| s.horizon).max().unwrap_or(FINE_SECS)
+    }
+
+    /// Moves to `now` only the series that received events since the last
+    /// evaluation (right after ingest: the others wait for the pass).
+    pub fn advance_touched(&mut self, now: i64) {
+        let now_sec = sec_of(Micros(now));
+        for spec in self.specs.iter_mut().flatten().filter(|s| s.dirty) {
+            for r in spec.series.values_mut().filter(|r| r.dirty) {
+                r.advance(now_sec, spec.horizon, &spec.views);
+            }
+        }
+    }
+
     /// Window memory of this tenant (bytes, approximate).
     pub fn window_bytes(&self) -> usize {
-        self.specs
-            .values()
+        self.specs()
             .flat_map(|s| s.series.iter())
             .map(|(k, r)| {
                 r.bytes()
@@ -271,7 +495,7 @@ impl TenantState {
         } else {
             (rule.window_secs + 60).min(HORIZON_SECS)
         };
-        match self.specs.get_mut(&rule.spec_key) {
+        match self.spec_mut(&rule.spec_key) {
             Some(s) => {
                 s.rules += 1;
                 s.needs = s.needs.union(needs);
@@ -279,36 +503,42 @@ impl TenantState {
             }
             None => {
                 new_spec = true;
-                self.specs.insert(
-                    rule.spec_key.clone(),
-                    Spec {
-                        filter: rule.filter.clone(),
-                        group_by: rule.group_by.clone(),
-                        needs,
-                        series: HashMap::new(),
-                        rules: 1,
-                        since: rule.created_at.min(now),
-                        dirty: false,
-                        horizon,
-                        cutoff: 0,
-                    },
-                );
+                self.insert_spec(Spec {
+                    key: rule.spec_key.clone(),
+                    filter: rule.filter.clone(),
+                    group_by: rule.group_by.clone(),
+                    needs,
+                    series: HashMap::new(),
+                    rules: 1,
+                    since: rule.created_at.min(now),
+                    dirty: false,
+                    horizon,
+                    cutoff: 0,
+                    views: Vec::new(),
+                    group: 0,
+                });
             }
         }
+        let key = rule.spec_key.clone();
         self.rules.insert(rule.id.clone(), rule);
+        self.refresh_views(&key);
         new_spec
     }
 
     fn release_spec(&mut self, key: &str) {
-        let drop = match self.specs.get_mut(key) {
+        let drop = match self.spec_mut(key) {
             Some(s) if s.rules > 0 => {
                 s.rules -= 1;
                 s.rules == 0
             }
             _ => false,
         };
-        if drop && let Some(s) = self.specs.remove(key) {
-            self.series_count = self.series_count.saturating_sub(s.series.len());
+        if drop {
+            if let Some(s) = self.remove_spec(key) {
+                self.series_count = self.series_count.saturating_sub(s.series.len());
+            }
+        } else {
+            self.refresh_views(key);
         }
     }
 
@@ -403,52 +633,38 @@ impl TenantState {
         }
     }
 
-    /// Evaluates the tenant's enabled rules at `now` (only those whose
-    /// series received events when `only_dirty`). `baselines` holds the
-    /// baseline values per rule and group key.
+    /// Evaluates the tenant's enabled rules at `now`. With `only_dirty`
+    /// (right after ingest) only the rules whose series received events
+    /// are evaluated, and only for those series: the others have not
+    /// changed since the last pass, which the once-a-second pass (time
+    /// moving: `for`, windows sliding, `no_data`) covers.
     pub fn evaluate(&mut self, now: i64, only_dirty: bool, dashboard: &str, fx: &mut Effects) {
         let now_sec = sec_of(Micros(now));
         let rules: Vec<Arc<Rule>> = self
             .rules
             .values()
             .filter(|r| r.enabled)
-            .filter(|r| !only_dirty || self.specs.get(&r.spec_key).is_some_and(|s| s.dirty))
+            .filter(|r| !only_dirty || self.spec(&r.spec_key).is_some_and(|s| s.dirty))
             .cloned()
             .collect();
-        type SummaryKey = (String, i64, bool, bool);
-        let mut summaries: HashMap<SummaryKey, Arc<Vec<(GroupKey, Bucket)>>> = HashMap::new();
         let with_active: std::collections::HashSet<String> =
             self.active.keys().map(|(r, _)| r.clone()).collect();
         for rule in rules {
             fx.evaluations += 1;
-            let Some(spec) = self.specs.get(&rule.spec_key) else {
+            let Some(spec) = self.spec(&rule.spec_key) else {
                 continue;
             };
             let needs = rule.metric.needs();
             let watched_long_enough = now - spec.since >= rule.window_secs * Micros::SECOND;
-            // Rules on the same series and window share one pass over the
-            // buckets (a spec commonly carries several rules).
-            let cache_key = (
-                rule.spec_key.clone(),
-                rule.window_secs,
-                needs.latency_sketch,
-                needs.users,
-            );
-            let sums = summaries
-                .entry(cache_key)
-                .or_insert_with(|| {
-                    Arc::new(
-                        spec.series
-                            .iter()
-                            .map(|(gk, ring)| {
-                                (gk.clone(), ring.summary(now_sec, rule.window_secs, needs))
-                            })
-                            .collect(),
-                    )
-                })
-                .clone();
+            let view = spec
+                .views
+                .iter()
+                .position(|v| v.window == rule.window_secs && !needs.users);
+            let has_active = with_active.contains(rule.id.as_str());
+            // Only groups whose condition holds or that have an alert go
+            // on (the common case, nothing holds, allocates nothing).
             let mut results: Vec<(GroupKey, Option<f64>, bool)> = Vec::new();
-            let mut judge = |gk: &GroupKey, b: &Bucket| {
+            let judge = |b: &Bucket| {
                 let value = metric_value(rule.metric, b, rule.window_secs);
                 let holds = if rule.metric == Metric::NoData {
                     b.count == 0 && watched_long_enough
@@ -456,26 +672,32 @@ impl TenantState {
                     b.count >= rule.min_events.max(1)
                         && value.is_some_and(|v| rule.op.holds(v, rule.threshold))
                 };
-                results.push((gk.clone(), value, holds));
+                (value, holds)
             };
-            for (gk, b) in sums.iter() {
-                judge(gk, b);
+            for (gk, ring) in &spec.series {
+                if only_dirty && !ring.dirty {
+                    continue;
+                }
+                let (value, holds) = match view.and_then(|i| ring.view(i, now_sec)) {
+                    Some(b) => judge(b),
+                    None => judge(&ring.summary(now_sec, rule.window_secs, needs)),
+                };
+                if holds || has_active {
+                    results.push((gk.clone(), value, holds));
+                }
             }
-            if rule.group_by.is_empty() && spec.series.is_empty() {
-                judge(&Vec::new(), &Bucket::default());
+            if !only_dirty && rule.group_by.is_empty() && spec.series.is_empty() {
+                let (value, holds) = judge(&Bucket::default());
+                if holds || has_active {
+                    results.push((Vec::new(), value, holds));
+                }
             }
             let base = match rule.baseline {
                 Some(_) => self.baselines.get(&rule.id).map(|(_, m)| m.clone()),
                 None => None,
             };
             let mut seen = std::collections::HashSet::new();
-            let has_active = with_active.contains(rule.id.as_str());
             for (gk, value, mut holds) in results {
-                // The common case (condition false, nothing active for the
-                // rule) costs no allocation.
-                if !holds && !has_active {
-                    continue;
-                }
                 let gks = group_key_string(&gk);
                 let mut baseline_value = None;
                 if let Some(b) = rule.baseline {
@@ -523,11 +745,12 @@ impl TenantState {
                     fx,
                 );
             }
-            // Active alerts whose series is gone: no events in the horizon.
+            // Active alerts whose series is gone: no events in the horizon
+            // (a pass over touched series only cannot tell).
             let orphans: Vec<String> = self
                 .active
                 .iter()
-                .filter(|_| has_active)
+                .filter(|_| has_active && !only_dirty)
                 .filter(|((r, g), _)| *r == rule.id && !seen.contains(g))
                 .map(|(_, a)| a.clone())
                 .collect();
@@ -537,8 +760,13 @@ impl TenantState {
                 self.step_alert(&aid, &rule, holds, value, None, now, dashboard, fx);
             }
         }
-        for s in self.specs.values_mut() {
-            s.dirty = false;
+        for s in self.specs.iter_mut().flatten() {
+            if s.dirty || !only_dirty {
+                s.dirty = false;
+                for r in s.series.values_mut() {
+                    r.dirty = false;
+                }
+            }
         }
         self.prune_resolved(fx);
     }
@@ -809,7 +1037,7 @@ mod tests {
         let batch: Vec<Event> = (0..50).map(|i| ev(T0, &format!("/e{i}"), 200)).collect();
         t.ingest(&batch, T0, 20);
         assert!(t.overflow_events > 0);
-        let spec = &t.specs[&t.rules["r_1"].spec_key];
+        let spec = t.spec(&t.rules["r_1"].spec_key).expect("spec");
         let other = vec![Some(OTHER.to_owned())];
         let in_other = spec
             .series
@@ -822,5 +1050,100 @@ mod tests {
             .sum();
         assert_eq!(total, 50, "nothing lost");
         assert!(in_other.unwrap_or(0) > 0);
+    }
+    fn count_rule(id: &str, filter: Value) -> Arc<Rule> {
+        let r = compile(
+            &json!({"name": id, "group_by": ["endpoint"],
+                    "condition": {"metric": "count", "window": "1m", "op": ">", "threshold": 2,
+                                  "filter": filter}}),
+            id,
+            0,
+        )
+        .expect("rule");
+        Arc::new(r)
+    }
+
+    fn spec_count(t: &TenantState, rule: &str) -> u64 {
+        let spec = t.spec(&t.rules[rule].spec_key).expect("spec");
+        spec.series
+            .values()
+            .map(|r| r.summary(sec_of(Micros(T0)), 60, Needs::default()).count)
+            .sum()
+    }
+
+    #[test]
+    fn indexed_specs_see_exactly_the_events_their_filter_matches() {
+        let mut t = TenantState::new("t1", T0 - 3600 * S);
+        t.put_rule(count_rule("r_svc", json!({"service": "checkout"})), T0);
+        t.put_rule(
+            count_rule(
+                "r_in",
+                json!({"endpoint": ["/pay", "/list"], "status_code": "5xx"}),
+            ),
+            T0,
+        );
+        t.put_rule(
+            count_rule("r_prefix", json!({"endpoint": {"prefix": "/p"}})),
+            T0,
+        );
+        t.put_rule(count_rule("r_type", json!({"event_type": "api_call"})), T0);
+        let mut other = ev(T0, "/pay", 500);
+        other.service = Some("search".into());
+        let batch = vec![
+            ev(T0, "/pay", 500),
+            ev(T0, "/list", 503),
+            ev(T0, "/list", 200),
+            ev(T0, "/other", 500),
+            other,
+        ];
+        t.ingest(&batch, T0, 1000);
+        assert_eq!(spec_count(&t, "r_svc"), 4);
+        assert_eq!(spec_count(&t, "r_in"), 3);
+        assert_eq!(spec_count(&t, "r_prefix"), 2);
+        assert_eq!(spec_count(&t, "r_type"), 5);
+        // Removing a rule re-indexes: the others still see their events.
+        let mut fx = Effects::default();
+        assert!(t.remove_rule("r_in", T0, "http://x", &mut fx));
+        t.ingest(&[ev(T0, "/pay", 500)], T0, 1000);
+        assert_eq!(spec_count(&t, "r_svc"), 5);
+        assert_eq!(spec_count(&t, "r_prefix"), 3);
+        assert_eq!(spec_count(&t, "r_type"), 6);
+    }
+
+    #[test]
+    fn an_evaluation_after_ingest_leaves_untouched_groups_alone() {
+        let mut t = tenant_with(error_rule());
+        let batch: Vec<Event> = (0..6).map(|i| ev(T0 + i, "/pay", 500)).collect();
+        t.ingest(&batch, T0 + S, 1000);
+        let mut fx = Effects::default();
+        t.evaluate(T0 + S, true, "http://x", &mut fx);
+        assert_eq!(t.active.len(), 1);
+        // A batch touching only another endpoint: the firing alert for
+        // /pay is not taken for an orphan, nor resolved.
+        t.ingest(&[ev(T0 + S, "/list", 200)], T0 + 2 * S, 1000);
+        t.advance_touched(T0 + 2 * S);
+        let mut fx = Effects::default();
+        t.evaluate(T0 + 2 * S, true, "http://x", &mut fx);
+        assert_eq!(t.active.len(), 1);
+        assert!(fx.deliveries.is_empty());
+        // The full pass sees every group.
+        t.advance(T0 + 2 * S);
+        let mut fx = Effects::default();
+        t.evaluate(T0 + 2 * S, false, "http://x", &mut fx);
+        assert_eq!(t.active.len(), 1);
+    }
+    #[test]
+    fn a_rebuild_beside_live_batches_counts_every_event_once() {
+        let mut t = tenant_with(error_rule());
+        t.set_cutoff(T0);
+        let mut before = ev(T0 - S, "/pay", 500);
+        before.received_at = Micros(T0 - S);
+        let mut after = ev(T0, "/pay", 500);
+        after.received_at = Micros(T0);
+        // The queue's batch and the store's read both hold both events.
+        let both = [before, after];
+        t.ingest(&both, T0, 1000);
+        t.ingest_into(&both, T0, 1000, Feed::Rebuild);
+        assert_eq!(spec_count(&t, "r_1"), 2);
     }
 }

@@ -292,6 +292,25 @@ impl Filter {
         })
     }
 
+    /// An equality condition every matching event meets, on the most
+    /// selective of endpoint, service and event type: (field, the values
+    /// it may take). Intake indexes specs by it, so an event visits only
+    /// the specs it can match.
+    pub fn equality_key(&self) -> Option<(&EventField, &[String])> {
+        [
+            EventField::Endpoint,
+            EventField::Service,
+            EventField::EventType,
+        ]
+        .iter()
+        .find_map(|want| {
+            self.conds.iter().find_map(|(f, t)| match t {
+                Test::In(vals) if f == want => Some((f, vals.as_slice())),
+                _ => None,
+            })
+        })
+    }
+
     /// The same filter for the store's query engine.
     pub fn predicates(&self) -> Vec<Predicate> {
         self.conds
@@ -391,6 +410,25 @@ mod tests {
         assert!(!f.matches(&ev("checkout", 404)));
         assert!(!f.matches(&ev("search", 500)));
         assert_eq!(f.predicates().len(), 3);
+    }
+
+    #[test]
+    fn the_equality_key_prefers_the_most_selective_field() {
+        let mut errs = Vec::new();
+        let f = Filter::parse(
+            Some(
+                &json!({"service": ["checkout", "auth"], "endpoint": {"prefix": "/a"},
+                         "event_type": "api_call"}),
+            ),
+            "f",
+            &mut errs,
+        );
+        let (field, vals) = f.equality_key().expect("key");
+        assert_eq!(*field, EventField::Service);
+        assert_eq!(vals, ["checkout".to_owned(), "auth".to_owned()]);
+        let g = Filter::parse(Some(&json!({"status_code": "5xx"})), "f", &mut errs);
+        assert!(g.equality_key().is_none());
+        assert!(errs.is_empty(), "{errs:?}");
     }
 
     #[test]

@@ -155,7 +155,7 @@ pub async fn put_rule(
         if !rule.enabled {
             t.resolve_rule_alerts(&rule, now, &a.settings.dashboard_url, &mut fx);
         }
-        if new_spec && let Some(s) = t.specs.get_mut(&rule.spec_key) {
+        if new_spec && let Some(s) = t.spec_mut(&rule.spec_key) {
             s.cutoff = now;
         }
         new_spec

@@ -10,30 +10,80 @@ use pulsestream_storage::Micros;
 use serde_json::{Value, json};
 
 use super::engine::{RT_ALL, RT_ENDPOINT, RT_SERVICE};
-use std::collections::HashMap;
 
 use super::engine::TenantState;
-use super::window::{Bucket, FINE_SECS, GroupKey, Needs, Ring, sec_of};
+use super::window::{Bucket, FINE_SECS, Needs, Slot, sec_of};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::http::{ApiError, HttpResponse, json, parse_query, query_value};
 use crate::meta::rfc3339;
+use crate::read::timeparse::write_rfc3339_millis;
+use serde::Serialize;
 
 /// Series answered by default and at most (busiest first): a dashboard
 /// shows a handful of lines, and the answer must stay a few milliseconds.
 const DEFAULT_SERIES: usize = 10;
 const MAX_SERIES: usize = 100;
 
-fn point(sec: i64, b: Option<&Bucket>) -> Value {
-    let (count, errors) = b.map_or((0, 0), |b| (b.count, b.errors));
-    let q = |p: f64| b.and_then(|b| b.latency.quantile(p));
-    json!({
-        "t": rfc3339(sec * Micros::SECOND),
-        "count": count,
-        "errors": errors,
-        "error_rate": if count > 0 { errors as f64 / count as f64 } else { 0.0 },
-        "p50": q(0.5), "p95": q(0.95), "p99": q(0.99),
-    })
+/// A second's point. Serialised straight into the answer (thousands of
+/// them: no intermediate JSON tree).
+#[derive(Serialize)]
+pub struct Point {
+    t: Rfc3339,
+    count: u64,
+    errors: u64,
+    error_rate: f64,
+    p50: Option<f64>,
+    p95: Option<f64>,
+    p99: Option<f64>,
+}
+
+/// A second, written as RFC 3339 with milliseconds.
+struct Rfc3339(i64);
+
+impl Serialize for Rfc3339 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut out = String::with_capacity(24);
+        write_rfc3339_millis(&mut out, Micros(self.0 * Micros::SECOND));
+        s.serialize_str(&out)
+    }
+}
+
+fn point(sec: i64, s: Option<&Slot>) -> Point {
+    let b = s.map(Slot::to_bucket);
+    let (count, errors) = b.as_ref().map_or((0, 0), |b| (b.count, b.errors));
+    let q = |p: f64| b.as_ref().and_then(|b| b.latency.quantile(p));
+    Point {
+        t: Rfc3339(sec),
+        count,
+        errors,
+        error_rate: if count > 0 {
+            errors as f64 / count as f64
+        } else {
+            0.0
+        },
+        p50: q(0.5),
+        p95: q(0.95),
+        p99: q(0.99),
+    }
+}
+
+/// One series of the answer.
+#[derive(Serialize)]
+pub struct SeriesOut {
+    group: Value,
+    totals: Value,
+    points: Vec<Point>,
+}
+
+#[derive(Serialize)]
+struct Answer<'a> {
+    window: &'a str,
+    window_seconds: i64,
+    group_by: Option<&'a str>,
+    from: String,
+    to: String,
+    series: Vec<SeriesOut>,
 }
 
 fn totals(b: &Bucket, window: i64) -> Value {
@@ -89,25 +139,104 @@ pub async fn real_time(
     };
     let a = &state.alerting;
     let end = sec_of(a.clock.now()) - 1;
-    let series = match a.existing_tenant(scope.as_str()) {
-        Some(t) => render_series(&t.lock(), spec, field, end, window, limit),
+    // Copy what the answer needs under the lock; render without it.
+    let snaps = match a.existing_tenant(scope.as_str()) {
+        Some(t) => snapshot(&t.lock(), spec, end, window, limit),
         None => Vec::new(),
     };
+    let series = render(snaps, field, end, window);
     Ok(json(
         StatusCode::OK,
-        &json!({
-            "window": window_text,
-            "window_seconds": window,
-            "group_by": if field.is_some() { json!(group_by) } else { Value::Null },
-            "from": rfc3339((end - window + 1) * Micros::SECOND),
-            "to": rfc3339((end + 1) * Micros::SECOND),
-            "series": series,
-        }),
+        &Answer {
+            window: &window_text,
+            window_seconds: window,
+            group_by: field.map(|_| group_by.as_str()),
+            from: rfc3339((end - window + 1) * Micros::SECOND),
+            to: rfc3339((end + 1) * Micros::SECOND),
+            series,
+        },
     ))
 }
 
-/// The busiest `limit` series of `spec` as per-second points over
-/// `(end − window, end]` (`end` is the last complete second).
+/// One series of the answer, copied out of the windows.
+pub struct SeriesSnapshot {
+    group: Option<String>,
+    totals: Bucket,
+    /// The window's seconds that have data, ascending.
+    seconds: Vec<(i64, Slot)>,
+}
+
+/// The busiest `limit` series of `spec` over `(end − window, end]` (`end`
+/// is the last complete second), copied (cheap: a few hundred compact
+/// slots per series) so the caller can release the tenant's lock before
+/// rendering.
+pub fn snapshot(
+    t: &TenantState,
+    spec: &str,
+    end: i64,
+    window: i64,
+    limit: usize,
+) -> Vec<SeriesSnapshot> {
+    let Some(s) = t.spec(spec) else {
+        return Vec::new();
+    };
+    let needs = Needs {
+        latency_sketch: true,
+        users: false,
+    };
+    let mut ranked: Vec<_> = s
+        .series
+        .iter()
+        .map(|(k, r)| (r.count(end, window), k, r))
+        .filter(|(n, _, _)| *n > 0)
+        .collect();
+    ranked.sort_by_key(|x| std::cmp::Reverse(x.0));
+    ranked
+        .into_iter()
+        .take(limit)
+        .map(|(_, key, ring)| SeriesSnapshot {
+            group: key.first().cloned().flatten(),
+            totals: ring.summary(end, window, needs),
+            seconds: ring
+                .seconds(end, window)
+                .map(|(s, b)| (s, b.clone()))
+                .collect(),
+        })
+        .collect()
+}
+
+/// The answer's `series`: per-second points of each snapshot, every second
+/// of the window present.
+pub fn render(
+    snaps: Vec<SeriesSnapshot>,
+    field: Option<&str>,
+    end: i64,
+    window: i64,
+) -> Vec<SeriesOut> {
+    snaps
+        .into_iter()
+        .map(|snap| {
+            let mut have = snap.seconds.iter().peekable();
+            let points: Vec<Point> = ((end - window + 1)..=end)
+                .map(|s| {
+                    while have.next_if(|(k, _)| *k < s).is_some() {}
+                    point(s, have.next_if(|(k, _)| *k == s).map(|(_, b)| b))
+                })
+                .collect();
+            let group = match field {
+                Some(f) => json!({ f: snap.group }),
+                None => json!({}),
+            };
+            SeriesOut {
+                group,
+                totals: totals(&snap.totals, window),
+                points,
+            }
+        })
+        .collect()
+}
+
+/// `snapshot` then `render` (benches and tests).
 pub fn render_series(
     t: &TenantState,
     spec: &str,
@@ -115,36 +244,6 @@ pub fn render_series(
     end: i64,
     window: i64,
     limit: usize,
-) -> Vec<Value> {
-    let Some(s) = t.specs.get(spec) else {
-        return Vec::new();
-    };
-    let needs = Needs {
-        latency_sketch: true,
-        users: false,
-    };
-    let mut ranked: Vec<(u64, &GroupKey, &Ring)> = s
-        .series
-        .iter()
-        .map(|(k, r)| (r.summary(end, window, Needs::default()).count, k, r))
-        .filter(|(n, _, _)| *n > 0)
-        .collect();
-    ranked.sort_by_key(|x| std::cmp::Reverse(x.0));
-    ranked
-        .into_iter()
-        .take(limit)
-        .map(|(_, key, ring)| {
-            let by_sec: HashMap<i64, &Bucket> =
-                ring.seconds(end, window).map(|(s, b)| (*s, b)).collect();
-            let points: Vec<Value> = ((end - window + 1)..=end)
-                .map(|s| point(s, by_sec.get(&s).copied()))
-                .collect();
-            let group = match field {
-                Some(f) => json!({ f: key.first().cloned().flatten() }),
-                None => json!({}),
-            };
-            json!({"group": group, "totals": totals(&ring.summary(end, window, needs), window),
-                   "points": points})
-        })
-        .collect()
+) -> Vec<SeriesOut> {
+    render(snapshot(t, spec, end, window, limit), field, end, window)
 }

@@ -14,7 +14,7 @@ use pulsestream_storage::query::{
 };
 use pulsestream_storage::{Micros, TenantId};
 
-use super::engine::{Effects, group_key_string};
+use super::engine::{Effects, Feed, group_key_string};
 use super::filter::storage_fields;
 use super::rules::{Metric, Rule};
 use super::window::HORIZON_SECS;
@@ -25,11 +25,17 @@ const TICK: Duration = Duration::from_secs(1);
 /// Batches taken off the queue before evaluating what they touched: under
 /// heavy ingest one evaluation covers many batches.
 const DRAIN_BATCHES: usize = 256;
+/// After-ingest evaluations are at least this far apart: a batch after a
+/// quiet spell is evaluated at once, batches under heavy ingest within
+/// this much of their acknowledgement, many per evaluation.
+const EVAL_GAP: Duration = Duration::from_millis(50);
 /// Baselines move slowly (they look a day or a week back); recomputing
 /// them every 30 s keeps the store queries cheap.
 const BASELINE_REFRESH_SECS: i64 = 30;
 /// Events read back per search page when rebuilding windows.
 const REBUILD_PAGE: usize = 50_000;
+/// Length of the time slices windows are rebuilt by (see `read_sliced`).
+const SLICE_SECS: i64 = 30;
 /// Most events read back per tenant on start: beyond it the oldest part of
 /// the hour is left out (and logged) rather than delaying start.
 const MAX_REBUILD_EVENTS: usize = 5_000_000;
@@ -78,8 +84,9 @@ impl Alerting {
 }
 
 /// Rebuilds the windows, then starts the window thread and the delivery
-/// queue. Call before the server accepts ingest, so the rebuild and live
-/// batches never overlap.
+/// queue. The server may take ingest meanwhile: batches wait in the queue,
+/// and receive times keep the rebuild and them from counting an event
+/// twice (`Feed`).
 pub async fn start(a: Arc<Alerting>) -> AlertingHandle {
     let started = Instant::now();
     let rebuilt = {
@@ -121,10 +128,16 @@ pub async fn start(a: Arc<Alerting>) -> AlertingHandle {
 fn window_loop(a: &Alerting, rx: &Receiver<Msg>) {
     let mut next_tick = Instant::now() + TICK;
     let mut ticks: u64 = 0;
+    // Tenants with batches not yet evaluated, and when the last
+    // after-ingest evaluation ran.
+    let mut touched: HashSet<String> = HashSet::new();
+    let mut last_eval = Instant::now();
     loop {
-        let wait = next_tick.saturating_duration_since(Instant::now());
-        let mut touched: HashSet<String> = HashSet::new();
-        match rx.recv_timeout(wait) {
+        let mut deadline = next_tick;
+        if !touched.is_empty() {
+            deadline = deadline.min(last_eval + EVAL_GAP);
+        }
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => return,
             Ok(m) => {
                 if handle(a, m, &mut touched) {
@@ -140,11 +153,14 @@ fn window_loop(a: &Alerting, rx: &Receiver<Msg>) {
                         Err(_) => break,
                     }
                 }
-                for t in touched {
-                    evaluate_tenant(a, &t, true);
-                }
             }
             Err(RecvTimeoutError::Timeout) => {}
+        }
+        if !touched.is_empty() && last_eval.elapsed() >= EVAL_GAP {
+            for t in touched.drain() {
+                evaluate_tenant(a, &t, true);
+            }
+            last_eval = Instant::now();
         }
         if Instant::now() >= next_tick {
             ticks += 1;
@@ -232,7 +248,11 @@ pub fn evaluate_tenant(a: &Alerting, tenant: &str, only_dirty: bool) {
             t.advance(now);
             return;
         }
-        t.advance(now);
+        if only_dirty {
+            t.advance_touched(now);
+        } else {
+            t.advance(now);
+        }
         t.evaluate(now, only_dirty, &a.settings.dashboard_url, &mut fx);
     }
     a.metrics.evaluation_seconds.observe(started.elapsed());
@@ -408,10 +428,37 @@ fn read_events(
     }
 }
 
-/// Refills every tenant's windows with the last hour of stored events.
+/// Reads stored events of `[from, to)` like `read_events`, one time slice
+/// after another (newest first: `[now, to)`, then `SLICE_SECS` at a time
+/// back to `from`). A search pages by cursor from the newest event of its
+/// range, so each page scans again what the range holds newer than it;
+/// slicing keeps every search to the blocks of its slice. Stops at
+/// `MAX_REBUILD_EVENTS` in all.
+fn read_sliced(
+    a: &Alerting,
+    tenant: &TenantId,
+    from: i64,
+    to: i64,
+    now: i64,
+    filter: Vec<pulsestream_storage::query::Predicate>,
+    mut f: impl FnMut(&[pulsestream_storage::Event]),
+) -> usize {
+    let mut total = 0;
+    let mut hi = to;
+    let mut lo = now.clamp(from, to);
+    while hi > from && total < MAX_REBUILD_EVENTS {
+        total += read_events(a, tenant, lo, hi, filter.clone(), &mut f);
+        hi = lo;
+        lo = (lo - SLICE_SECS * Micros::SECOND).max(from);
+    }
+    total
+}
+
+/// Refills every tenant's windows with the stored events they cover: the
+/// last five minutes, or more when a rule's window reaches further (at
+/// most the hour).
 pub fn rebuild(a: &Alerting) -> usize {
     let now = a.clock.now().0;
-    let from = now - HORIZON_SECS * Micros::SECOND;
     // Events may be stamped up to an hour ahead (contract section 3).
     let to = now + HORIZON_SECS * Micros::SECOND;
     let mut tenants: Vec<TenantId> = a
@@ -423,12 +470,20 @@ pub fn rebuild(a: &Alerting) -> usize {
         .collect();
     tenants.sort();
     tenants.dedup();
+    // The server already takes batches (they wait in the queue until the
+    // window thread starts): those received from now on are the queue's,
+    // the ones before are read here.
+    for tid in &tenants {
+        a.tenant(tid.as_str()).lock().set_cutoff(now);
+    }
     let mut total = 0;
     for tid in tenants {
         let t = a.tenant(tid.as_str());
         let max = a.settings.max_series_per_tenant;
-        total += read_events(a, &tid, from, to, Vec::new(), |evs| {
-            t.lock().ingest(evs, now, max);
+        let horizon = t.lock().longest_horizon().min(HORIZON_SECS);
+        let from = now - horizon * Micros::SECOND;
+        total += read_sliced(a, &tid, from, to, now, Vec::new(), |evs| {
+            t.lock().ingest_into(evs, now, max, Feed::Rebuild);
         });
     }
     total
@@ -440,21 +495,22 @@ fn backfill(a: &Alerting, tenant: &str, spec: &str, window_secs: i64, cutoff: i6
         return;
     };
     let t = a.tenant(tenant);
-    let filter = match t.lock().specs.get(spec) {
+    let filter = match t.lock().spec(spec) {
         Some(s) => s.filter.predicates(),
         None => return,
     };
     let now = a.clock.now().0;
     let from = now - window_secs.min(HORIZON_SECS) * Micros::SECOND;
     let max = a.settings.max_series_per_tenant;
-    read_events(
+    read_sliced(
         a,
         &tid,
         from,
         now + HORIZON_SECS * Micros::SECOND,
+        now,
         filter,
         |evs| {
-            t.lock().ingest_into(evs, now, max, Some(spec));
+            t.lock().ingest_into(evs, now, max, Feed::Backfill(spec));
         },
     );
     let _ = cutoff;

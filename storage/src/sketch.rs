@@ -108,6 +108,59 @@ impl LatencySketch {
         self.count += src.iter().sum::<u64>();
     }
 
+    /// Removes one value added before (the inverse of `add`): sliding
+    /// windows keep a running sketch and take out the seconds that leave.
+    /// A value that was never added is ignored.
+    pub fn remove(&mut self, v: f64) {
+        if v.is_nan() || v < 0.0 {
+            return;
+        }
+        if v <= MIN_POSITIVE {
+            if self.zero > 0 {
+                self.zero -= 1;
+                self.count -= 1;
+            }
+        } else {
+            let k = index_of(v) - self.offset;
+            if let Some(n) = usize::try_from(k).ok().and_then(|k| self.bins.get_mut(k))
+                && *n > 0
+            {
+                *n -= 1;
+                self.count -= 1;
+            }
+        }
+        self.clear_if_empty();
+    }
+
+    /// Takes out a sketch merged in before (the inverse of `merge`); bins
+    /// it does not hold are left alone, so a sketch that was never merged
+    /// cannot drive counts below zero.
+    pub fn subtract(&mut self, other: &LatencySketch) {
+        let z = other.zero.min(self.zero);
+        self.zero -= z;
+        self.count -= z;
+        for (k, &n) in other.bins.iter().enumerate() {
+            if n == 0 {
+                continue;
+            }
+            let i = other.offset + k as i64 - self.offset;
+            if let Some(b) = usize::try_from(i).ok().and_then(|i| self.bins.get_mut(i)) {
+                let n = n.min(*b);
+                *b -= n;
+                self.count -= n;
+            }
+        }
+        self.clear_if_empty();
+    }
+
+    fn clear_if_empty(&mut self) {
+        if self.count == 0 {
+            self.zero = 0;
+            self.offset = 0;
+            self.bins.clear();
+        }
+    }
+
     /// The `q`-quantile (0 <= q <= 1), `None` when empty: linear
     /// interpolation between the values at the ranks either side of
     /// `q * (count - 1)` (the usual definition, e.g. numpy's default), each
@@ -267,6 +320,37 @@ mod tests {
         assert_eq!(empty, b);
         empty.merge(&LatencySketch::new());
         assert_eq!(empty, b);
+    }
+
+    #[test]
+    fn subtract_and_remove_undo_merge_and_add() {
+        let mut a = LatencySketch::new();
+        let mut b = LatencySketch::new();
+        for v in [0.0, 2.0, 40.0, 40.0] {
+            a.add(v);
+        }
+        for v in [0.0, 0.3, 40.0, 7000.0] {
+            b.add(v);
+        }
+        let before = a.clone();
+        a.merge(&b);
+        a.subtract(&b);
+        assert_eq!(a.count(), before.count());
+        for q in [0.0, 0.25, 0.5, 0.95, 1.0] {
+            assert_eq!(a.quantile(q), before.quantile(q));
+        }
+        a.add(123.0);
+        a.remove(123.0);
+        assert_eq!(a.quantile(0.99), before.quantile(0.99));
+        // Never below zero: what was not added is not taken out.
+        let mut c = LatencySketch::new();
+        c.add(5.0);
+        c.remove(9000.0);
+        c.subtract(&b);
+        assert_eq!(c.count(), 1);
+        c.remove(5.0);
+        assert!(c.is_empty());
+        assert_eq!(c, LatencySketch::new());
     }
 
     #[test]
