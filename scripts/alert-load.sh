@@ -11,8 +11,12 @@
 # With `restart` first: the server with the rules is given a day of data
 # (loadgen --backfill 24h for the given seconds, then as long of live
 # traffic), stopped and started again; prints the time until it answers
-# /health (the windows are rebuilt before it accepts traffic; evaluation
-# resumes with them) and the rebuild's own log line.
+# /health and until the windows are rebuilt (beside serving; evaluation
+# resumes with them), and the rebuild's own log line. The live traffic runs
+# as fast as it can unless LIVE_RATE (events/s) is set: at full speed every
+# live event is inside the windows' horizon, the rebuild's worst case; at a
+# day's steady rate (10 M events a day is about 120/s) the horizon holds
+# minutes of it.
 # Usage: scripts/alert-load.sh [restart] [seconds per round] [rounds]   (defaults 10, 3)
 # Needs a release build: cargo build --release --bin pulsestream
 set -euo pipefail
@@ -84,7 +88,7 @@ echo "rules created: $made"
 if [ "$mode" = restart ]; then
   "$bin" loadgen --url "$url" --api-key "$KEY_rules" --backfill 24h \
     --duration "$secs" --batch 1000 --concurrency 4 | grep 'events/s' || true
-  "$bin" loadgen --url "$url" --api-key "$KEY_rules" \
+  "$bin" loadgen --url "$url" --api-key "$KEY_rules" --rate "${LIVE_RATE:-0}" \
     --duration "$secs" --batch 1000 --concurrency 4 | grep 'events/s' || true
   kill "$PID_rules"
   wait "$PID_rules" 2>/dev/null || true
