@@ -6,8 +6,10 @@
 //! 2. batch ingest throughput (1,000-event batches for `THROUGHPUT_SECS`
 //!    each) with no subscriber and with `$PULSESTREAM_BENCH_SUBSCRIBERS`
 //!    (default 1,000) subscribed to events + metrics and reading,
-//!    alternating `ROUNDS` times in the same run, so the ratio is not a
-//!    comparison of two moments of a shared machine.
+//!    alternating `ROUNDS` times in the same run (the clients stay
+//!    connected and subscribe and unsubscribe), so each ratio compares two
+//!    neighbouring moments of a shared machine; the median ratio is the
+//!    result.
 //! 3. resident memory (VmRSS of this process: server and all clients)
 //!    before and after the subscribers connected. The server's own memory
 //!    with 10,000 dashboards is `benches/live_dashboards.rs`.
@@ -19,33 +21,42 @@
 mod live_support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use live_support::{Http, call, events, pct, rss_mib};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
 const LATENCY_SAMPLES: usize = 200;
-const THROUGHPUT_SECS: u64 = 5;
+const THROUGHPUT_SECS: u64 = 3;
 /// Alternations of "none" and "with subscribers".
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 8;
 const BATCH: usize = 1000;
 /// Concurrent ingest requests (two cores: two in flight keep them busy).
 const INGEST_CONCURRENCY: usize = 2;
 
+// The server's allocator, so the server half of this process allocates as
+// `pulsestream serve` does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 async fn throughput(c: &Http, base: &str, key: &str) -> f64 {
     let end = Instant::now() + Duration::from_secs(THROUGHPUT_SECS);
+    // One body, sent again and again: building it is client work that
+    // would otherwise take the cores from the server being measured.
+    let body = events(BATCH, "load");
     let mut tasks = Vec::new();
     for _ in 0..INGEST_CONCURRENCY {
         let c = c.clone();
         let url = format!("{base}/api/v1/ingestion/events/batch");
         let key = key.to_owned();
+        let body = body.clone();
         tasks.push(tokio::spawn(async move {
             let mut n = 0u64;
             while Instant::now() < end {
-                let v = call(&c, url.clone(), ("x-api-key", &key), events(BATCH, "load")).await;
+                let v = call(&c, url.clone(), ("x-api-key", &key), body.clone()).await;
                 n += v["accepted"].as_u64().unwrap_or(0);
             }
             n
@@ -104,58 +115,59 @@ fn main() {
             pct(&delays, 0.5), pct(&delays, 0.99), delays[delays.len() - 1]);
         drop(ws);
 
-        // 2. and 3. Each round: without subscribers, then with them
-        // (connected for the round, disconnected after it).
+        // 2. and 3. The subscribers connect once (each a reader task and a
+        // sink to (un)subscribe with); each round measures without, then
+        // with their subscriptions.
         let received = Arc::new(AtomicU64::new(0));
+        let before = rss_mib("self").0;
+        let t0 = Instant::now();
+        let mut sinks = Vec::with_capacity(subscribers);
+        let mut readers = Vec::with_capacity(subscribers);
+        for _ in 0..subscribers {
+            let (ws, _) = tokio_tungstenite::connect_async(&ws_url).await.expect("ws");
+            let (sink, mut stream) = ws.split();
+            sinks.push(sink);
+            let received = received.clone();
+            readers.push(tokio::spawn(async move {
+                while let Some(Ok(m)) = stream.next().await {
+                    if let Message::Text(_) = m {
+                        received.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }));
+        }
+        println!("{subscribers} clients connected in {:?}", t0.elapsed());
+        let subscribe = json!({"type": "subscribe", "channels": ["events", "metrics"]}).to_string();
+        let unsubscribe = json!({"type": "unsubscribe", "channels": ["events", "metrics"]}).to_string();
+        let mut ratios = Vec::new();
         let mut nones = Vec::new();
         let mut withs = Vec::new();
-        let mut rss = (0.0, 0.0);
+        let mut after = 0.0;
         for round in 0..ROUNDS {
             let none = throughput(&c, &base, &key).await;
-            println!("round {round}: batch ingest, no subscribers: {none:.0} events/s");
-            nones.push(none);
-
-            let before = rss_mib("self").0;
-            let t0 = Instant::now();
-            let stop = Arc::new(AtomicBool::new(false));
-            let mut readers = Vec::new();
-            for _ in 0..subscribers {
-                let mut ws = live_support::dashboard(&ws_url, json!(["events", "metrics"]), json!({})).await;
-                let received = received.clone();
-                let stop = stop.clone();
-                readers.push(tokio::spawn(async move {
-                    while let Some(Ok(m)) = ws.next().await {
-                        if let Message::Text(_) = m {
-                            received.fetch_add(1, Ordering::Relaxed);
-                        }
-                        if stop.load(Ordering::Relaxed) {
-                            break;
-                        }
-                    }
-                }));
+            for s in &mut sinks {
+                s.send(Message::text(subscribe.clone())).await.expect("subscribe");
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            let after = rss_mib("self").0;
-            rss = (before, after);
-            let connected = t0.elapsed();
+            // The server has the subscriptions once it answered them.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            after = rss_mib("self").0;
             let with = throughput(&c, &base, &key).await;
-            println!("round {round}: batch ingest, {subscribers} subscribers: {with:.0} events/s \
-                      ({:.0} % of this round's none); connected in {connected:?}",
-                100.0 * with / none);
-            withs.push(with);
-            stop.store(true, Ordering::Relaxed);
-            for r in readers {
-                r.abort();
+            for s in &mut sinks {
+                s.send(Message::text(unsubscribe.clone())).await.expect("unsubscribe");
             }
-            // Let the server see the closes before the next "none" round.
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            println!("round {round}: none {none:.0} events/s, {subscribers} subscribers {with:.0} events/s: {:.0} %",
+                100.0 * with / none);
+            ratios.push(with / none);
+            nones.push(none);
+            withs.push(with);
         }
-        let (none, with) = (median(nones), median(withs));
-        println!("median of {ROUNDS}: none {none:.0} events/s, with {subscribers} subscribers \
-                  {with:.0} events/s: {:.0} %; {} messages received",
-            100.0 * with / none, received.load(Ordering::Relaxed));
-        println!("RSS {:.0} -> {:.0} MiB with the subscribers (server + clients: {:.1} KiB per dashboard)",
-            rss.0, rss.1, (rss.1 - rss.0) * 1024.0 / subscribers as f64);
+        println!("median of {ROUNDS} rounds: ratio {:.0} % (none {:.0} events/s, with {:.0} events/s); {} messages received",
+            100.0 * median(ratios), median(nones), median(withs), received.load(Ordering::Relaxed));
+        println!("RSS {before:.0} -> {after:.0} MiB with the subscribers (server + clients)");
+        for r in readers {
+            r.abort();
+        }
         let _ = stop_tx.send(());
         let _ = task.await;
     });

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -164,4 +165,54 @@ pub async fn ack_to_visible(
 /// The `p` quantile of sorted `d`.
 pub fn pct(d: &[Duration], p: f64) -> Duration {
     d[((d.len() - 1) as f64 * p) as usize]
+}
+
+/// Kills the server when the bench ends, however it ends.
+pub struct Server(pub Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `pulsestream serve` (the release binary the bench was built
+/// with) on a free loopback port with its data in `dir`, connection caps
+/// of `caps`, and no rate limits: the server and its address.
+pub fn start_server(dir: &std::path::Path, caps: usize) -> (Server, String) {
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nmax_connections = {caps}\n\
+         max_connections_per_ip = {caps}\n\
+         [storage]\ndata_dir = \"{}\"\n\
+         [log]\nlevel = \"warn\"\n\
+         [live]\nmax_connections = {caps}\nmax_connections_per_tenant = {caps}\n",
+        dir.join("data").display()
+    );
+    let path = dir.join("config.toml");
+    std::fs::write(&path, config).expect("config");
+    let child = Command::new(env!("CARGO_BIN_EXE_pulsestream"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("PULSESTREAM_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start pulsestream serve");
+    let server = Server(child);
+    let address_file = dir.join("data").join("server-address");
+    let started = Instant::now();
+    let addr = loop {
+        if let Ok(a) = std::fs::read_to_string(&address_file)
+            && !a.trim().is_empty()
+        {
+            break a.trim().to_owned();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    (server, addr)
 }
