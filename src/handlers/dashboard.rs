@@ -224,12 +224,16 @@ pub async fn overview(
     Ok(http::json(StatusCode::OK, &value))
 }
 
+/// One piece of work that several requests await.
+type Work<V> = Shared<BoxFuture<'static, V>>;
+
 /// Work that identical concurrent requests share: the first request for a
 /// key starts it, requests for the same key arriving while it runs await
 /// the same result, and nothing is kept once it ends (so an answer is never
 /// older than the computation it came from; this is not a cache).
 pub struct Coalescer<K, V> {
-    running: Mutex<HashMap<K, (u64, Shared<BoxFuture<'static, V>>)>>,
+    /// Work running now, with the id of the request that started it.
+    running: Mutex<HashMap<K, (u64, Work<V>)>>,
     next: AtomicU64,
 }
 
