@@ -47,12 +47,30 @@ pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(25
 pub const CLIENT_QUEUE: usize = 16;
 
 /// Events pushed to one subscriber per flush at most (the newest of those
-/// its filter matches): 400 events per second, more than a live tail can
+/// its filter matches; fewer when many subscribe, see
+/// `FLUSH_BYTES_PER_TENANT`): 400 events per second, more than a live tail can
 /// show. This is what keeps a flood cheap: each flush renders and writes
 /// at most this many events per distinct filter, whatever the ingest
 /// rate. Raising it raises the bytes written per subscriber in a flood
 /// (about 25 KiB per flush at this value).
 pub const MAX_EVENTS_PER_FLUSH: usize = 100;
+
+/// Bytes of `events` messages one flush hands out for one tenant at most,
+/// counted once per subscriber (each connection writes its copy): 16 MiB/s
+/// per tenant. With few subscribers each gets `MAX_EVENTS_PER_FLUSH`; with
+/// many, each gets fewer (1,000 dashboards: 13 events per flush each), so
+/// the server's write volume, and the time a flush keeps every writer busy,
+/// stays bounded however many dashboards watch a flood.
+pub const FLUSH_BYTES_PER_TENANT: usize = 4 * 1024 * 1024;
+
+/// Events per flush a subscriber gets at least, however many watch: a tail
+/// still moves (20 events per second). 10,000 subscribers of one tenant
+/// then cost about 15 MiB per flush.
+pub const MIN_EVENTS_PER_FLUSH: usize = 5;
+
+/// Rendered size assumed per event for `FLUSH_BYTES_PER_TENANT` (the JSON of
+/// a typical API call event).
+const EVENT_BYTES_ESTIMATE: usize = 300;
 
 /// Events in one `events` message at most (about 12 KiB of JSON): a
 /// connection's write buffer keeps the capacity of the largest frame it
@@ -432,15 +450,21 @@ impl Hub {
     /// kept, so they are counted for every subscriber (for a filtered one
     /// an upper bound: they were not tested against its filter).
     fn fan_out(&self, tenant: &str, events: &[Event], overflow: u64) {
+        let subscribers: Vec<(Arc<Client>, Arc<Subscription>)> = self
+            .tenant_clients(tenant)
+            .into_iter()
+            .map(|c| {
+                let sub = c.subscription();
+                (c, sub)
+            })
+            .filter(|(_, sub)| sub.channels.events)
+            .collect();
+        let cap = events_per_flush(subscribers.len());
         let mut rendered: Vec<Option<String>> = vec![None; events.len()];
         let mut by_filter: HashMap<String, (Vec<(Utf8Bytes, u64)>, u64)> = HashMap::new();
-        for c in self.tenant_clients(tenant) {
-            let sub = c.subscription();
-            if !sub.channels.events {
-                continue;
-            }
+        for (c, sub) in subscribers {
             let (msgs, left_out) = by_filter.entry(sub.filter_key.clone()).or_insert_with(|| {
-                let picked = pick(events, &sub.filter, MAX_EVENTS_PER_FLUSH);
+                let picked = pick(events, &sub.filter, cap);
                 let left_out = picked.matched - picked.rows.len() as u64 + overflow;
                 (
                     render_messages(events, &picked.rows, &mut rendered),
@@ -474,6 +498,14 @@ impl Hub {
             }
         }
     }
+}
+
+/// Events per flush for each of `subscribers` events subscribers of a
+/// tenant: `MAX_EVENTS_PER_FLUSH`, less when many share
+/// `FLUSH_BYTES_PER_TENANT`, never under `MIN_EVENTS_PER_FLUSH`.
+fn events_per_flush(subscribers: usize) -> usize {
+    (FLUSH_BYTES_PER_TENANT / (subscribers.max(1) * EVENT_BYTES_ESTIMATE))
+        .clamp(MIN_EVENTS_PER_FLUSH, MAX_EVENTS_PER_FLUSH)
 }
 
 /// The events a filter picks for one flush.
@@ -729,6 +761,38 @@ mod tests {
             format!("m{}", last_kept + 1 - MAX_EVENTS_PER_FLUSH)
         );
         assert!(!h.has_pending());
+    }
+
+    #[test]
+    fn many_subscribers_share_a_bounded_flush() {
+        assert_eq!(events_per_flush(0), MAX_EVENTS_PER_FLUSH);
+        assert_eq!(events_per_flush(1), MAX_EVENTS_PER_FLUSH);
+        assert_eq!(events_per_flush(1_000), 13);
+        assert_eq!(events_per_flush(10_000), MIN_EVENTS_PER_FLUSH);
+        let mut last = MAX_EVENTS_PER_FLUSH;
+        for n in 1..20_000 {
+            let cap = events_per_flush(n);
+            assert!(cap <= last, "{n} subscribers: {cap} > {last}");
+            let over_budget = n * cap * EVENT_BYTES_ESTIMATE > FLUSH_BYTES_PER_TENANT;
+            assert!(!over_budget || cap == MIN_EVENTS_PER_FLUSH, "{n}: {cap}");
+            last = cap;
+        }
+        // A flood with 200 subscribers: each gets its share, the rest counted.
+        let h = hub(1_000, 1_000);
+        let mut regs: Vec<Registration> = (0..200).map(|_| h.register("t").expect("reg")).collect();
+        for r in &regs {
+            h.subscribe(&r.client, sub(true, false, None));
+        }
+        let tenant = TenantId::new("t").expect("tenant");
+        let flood: Vec<Event> = (0..1_000).map(|_| ev("api")).collect();
+        h.on_ack(&tenant, &flood, &ack(flood.len()));
+        h.flush_events();
+        let share = events_per_flush(200);
+        assert!(share < MAX_EVENTS_PER_FLUSH);
+        for r in &mut regs {
+            assert_eq!(r.client.take_dropped(), (1_000 - share) as u64);
+            assert_eq!(recv_events(r).len(), share);
+        }
     }
 
     #[test]
