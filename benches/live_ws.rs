@@ -3,84 +3,60 @@
 //!
 //! 1. ack -> event visible to a subscribed client: one event at a time,
 //!    `LATENCY_SAMPLES` times; p50/p99/max.
-//! 2. batch ingest throughput (1,000-event batches for `THROUGHPUT_SECS`)
-//!    with no subscriber, then with `$PULSESTREAM_BENCH_SUBSCRIBERS`
-//!    (default 1,000) subscribed to events + metrics and reading.
+//! 2. batch ingest throughput (1,000-event batches for `THROUGHPUT_SECS`
+//!    each) with no subscriber and with `$PULSESTREAM_BENCH_SUBSCRIBERS`
+//!    (default 1,000) subscribed to events + metrics and reading,
+//!    alternating `ROUNDS` times in the same run (the clients stay
+//!    connected and subscribe and unsubscribe), so each ratio compares two
+//!    neighbouring moments of a shared machine; the median ratio is the
+//!    result.
 //! 3. resident memory (VmRSS of this process: server and all clients)
-//!    before and after the subscribers connected.
+//!    before and after the subscribers connected. The server's own memory
+//!    with 10,000 dashboards is `benches/live_dashboards.rs`.
 //!
 //! Targets (issue 10): p99 <= 1 s; throughput with 1,000 subscribers >= 90 %
-//! of none; 10,000 dashboards with server RSS <= 1 GiB.
+//! of none.
 //! Run: `cargo bench --bench live_ws` (about a minute).
 
+mod live_support;
+
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use serde_json::{Value, json};
+use live_support::{Http, call, events, pct, rss_mib};
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
 const LATENCY_SAMPLES: usize = 200;
-const THROUGHPUT_SECS: u64 = 5;
+const THROUGHPUT_SECS: u64 = 3;
+/// Alternations of "none" and "with subscribers".
+const ROUNDS: usize = 8;
 const BATCH: usize = 1000;
 /// Concurrent ingest requests (two cores: two in flight keep them busy).
 const INGEST_CONCURRENCY: usize = 2;
 
-const SERVICES: [&str; 2] = ["checkout", "search"];
-
-type Http = Client<HttpConnector, Full<Bytes>>;
-
-fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
-async fn call(c: &Http, url: String, auth: (&str, &str), body: String) -> Value {
-    let req = hyper::Request::post(url)
-        .header("content-type", "application/json")
-        .header(auth.0, auth.1)
-        .body(Full::new(Bytes::from(body)))
-        .expect("request");
-    let resp = c.request(req).await.expect("send");
-    let b = resp.into_body().collect().await.expect("body").to_bytes();
-    serde_json::from_slice(&b).unwrap_or(Value::Null)
-}
-
-fn events(n: usize, tag: &str) -> String {
-    let evs: Vec<Value> = (0..n)
-        .map(|i| {
-            json!({"event_type": "api_call", "service": SERVICES[i % 2],
-                        "endpoint": "/api/v1/orders", "method": "GET",
-                        "status_code": if i % 50 == 0 { 503 } else { 200 },
-                        "latency_ms": 10.0 + (i % 300) as f64, "message": tag})
-        })
-        .collect();
-    json!({ "events": evs }).to_string()
-}
+// The server's allocator, so the server half of this process allocates as
+// `pulsestream serve` does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 async fn throughput(c: &Http, base: &str, key: &str) -> f64 {
     let end = Instant::now() + Duration::from_secs(THROUGHPUT_SECS);
+    // One body, sent again and again: building it is client work that
+    // would otherwise take the cores from the server being measured.
+    let body = events(BATCH, "load");
     let mut tasks = Vec::new();
     for _ in 0..INGEST_CONCURRENCY {
         let c = c.clone();
         let url = format!("{base}/api/v1/ingestion/events/batch");
         let key = key.to_owned();
+        let body = body.clone();
         tasks.push(tokio::spawn(async move {
             let mut n = 0u64;
             while Instant::now() < end {
-                let v = call(&c, url.clone(), ("x-api-key", &key), events(BATCH, "load")).await;
+                let v = call(&c, url.clone(), ("x-api-key", &key), body.clone()).await;
                 n += v["accepted"].as_u64().unwrap_or(0);
             }
             n
@@ -91,6 +67,11 @@ async fn throughput(c: &Http, base: &str, key: &str) -> f64 {
         total += t.await.expect("task");
     }
     total as f64 / THROUGHPUT_SECS as f64
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 fn main() {
@@ -107,8 +88,9 @@ fn main() {
         let mut config = pulsestream::config::Config::default();
         config.server.listen = "127.0.0.1:0".parse().expect("addr");
         config.server.max_connections = 20_000;
+        config.server.max_connections_per_ip = 20_000;
         config.storage.data_dir = dir.path().to_owned();
-        config.auth.admin_password = Some("bench-admin-password".into());
+        config.auth.admin_password = Some(live_support::ADMIN_PASSWORD.into());
         config.live.max_connections = 20_000;
         config.live.max_connections_per_tenant = 20_000;
         config.limits.default_rate_limit_eps = 0;
@@ -121,75 +103,68 @@ fn main() {
             let _ = stop_rx.await;
         }));
         let base = format!("http://{addr}");
-        let c: Http = Client::builder(TokioExecutor::new()).build_http();
-        let login = call(&c, format!("{base}/api/v1/auth/login"), ("x-none", "1"),
-            json!({"email": "admin@localhost", "password": "bench-admin-password"}).to_string()).await;
-        let admin = format!("Bearer {}", login["access_token"].as_str().unwrap_or_default());
-        let reg = call(&c, format!("{base}/api/v1/auth/register/tenant"), ("authorization", &admin),
-            json!({"tenant_name": "bench", "owner_email": "o@bench.test", "owner_password": "bench-password-1"}).to_string()).await;
-        let key = reg["api_key"].as_str().expect("key").to_owned();
-        let token = reg["access_token"].as_str().expect("token").to_owned();
+        let c = live_support::http();
+        let (key, token) = live_support::bench_tenant(&c, &base).await;
         let ws_url = format!("ws://{addr}/api/v1/dashboard/ws?token={token}");
 
         // 1. ack -> visible.
-        let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.expect("ws");
-        ws.send(Message::text(json!({"type": "subscribe", "channels": ["events"]}).to_string())).await.expect("send");
-        // Events are pushed only once the server has the subscription.
-        while let Some(Ok(m)) = ws.next().await {
-            if let Message::Text(t) = m
-                && t.as_str().contains("\"subscribed\"")
-            {
-                break;
-            }
-        }
-        let mut delays = Vec::new();
-        for i in 0..LATENCY_SAMPLES {
-            let tag = format!("lat-{i}");
-            call(&c, format!("{base}/api/v1/ingestion/events/batch"), ("x-api-key", &key), events(1, &tag)).await;
-            let acked = Instant::now();
-            loop {
-                let Some(Ok(Message::Text(t))) = ws.next().await else { continue };
-                if t.as_str().contains(&tag) {
-                    break;
-                }
-            }
-            delays.push(acked.elapsed());
-            tokio::time::sleep(Duration::from_millis(17 * (i as u64 % 7))).await;
-        }
-        delays.sort();
-        let pct = |p: f64| delays[((delays.len() - 1) as f64 * p) as usize];
+        let probe_filter = json!({"service": live_support::PROBE_SERVICE});
+        let mut ws = live_support::dashboard(&ws_url, json!(["events"]), probe_filter).await;
+        let delays = live_support::ack_to_visible(&c, &base, &key, &mut ws, LATENCY_SAMPLES).await;
         println!("ack -> visible ({LATENCY_SAMPLES} events): p50 {:?}  p99 {:?}  max {:?}",
-            pct(0.5), pct(0.99), delays[delays.len() - 1]);
+            pct(&delays, 0.5), pct(&delays, 0.99), delays[delays.len() - 1]);
         drop(ws);
 
-        // 2. throughput without subscribers.
-        let none = throughput(&c, &base, &key).await;
-        println!("batch ingest, no subscribers: {none:.0} events/s");
-
-        // 3. subscribers.
-        let rss_before = rss_mib();
-        let mut readers = Vec::new();
-        let received = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        // 2. and 3. The subscribers connect once (each a reader task and a
+        // sink to (un)subscribe with); each round measures without, then
+        // with their subscriptions.
+        let received = Arc::new(AtomicU64::new(0));
+        let before = rss_mib("self").0;
         let t0 = Instant::now();
+        let mut sinks = Vec::with_capacity(subscribers);
+        let mut readers = Vec::with_capacity(subscribers);
         for _ in 0..subscribers {
-            let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.expect("ws");
-            ws.send(Message::text(json!({"type": "subscribe", "channels": ["events", "metrics"]}).to_string())).await.expect("send");
+            let (ws, _) = tokio_tungstenite::connect_async(&ws_url).await.expect("ws");
+            let (sink, mut stream) = ws.split();
+            sinks.push(sink);
             let received = received.clone();
             readers.push(tokio::spawn(async move {
-                while let Some(Ok(m)) = ws.next().await {
+                while let Some(Ok(m)) = stream.next().await {
                     if let Message::Text(_) = m {
-                        received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        received.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             }));
         }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let rss_after = rss_mib();
-        println!("{subscribers} subscribers connected in {:?}; RSS {rss_before:.0} -> {rss_after:.0} MiB (server + clients: {:.1} KiB per dashboard)",
-            t0.elapsed(), (rss_after - rss_before) * 1024.0 / subscribers as f64);
-        let with = throughput(&c, &base, &key).await;
-        println!("batch ingest, {subscribers} subscribers: {with:.0} events/s ({:.0} % of none); {} messages received",
-            100.0 * with / none, received.load(std::sync::atomic::Ordering::Relaxed));
+        println!("{subscribers} clients connected in {:?}", t0.elapsed());
+        let subscribe = json!({"type": "subscribe", "channels": ["events", "metrics"]}).to_string();
+        let unsubscribe = json!({"type": "unsubscribe", "channels": ["events", "metrics"]}).to_string();
+        let mut ratios = Vec::new();
+        let mut nones = Vec::new();
+        let mut withs = Vec::new();
+        let mut after = 0.0;
+        for round in 0..ROUNDS {
+            let none = throughput(&c, &base, &key).await;
+            for s in &mut sinks {
+                s.send(Message::text(subscribe.clone())).await.expect("subscribe");
+            }
+            // The server has the subscriptions once it answered them.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            after = rss_mib("self").0;
+            let with = throughput(&c, &base, &key).await;
+            for s in &mut sinks {
+                s.send(Message::text(unsubscribe.clone())).await.expect("unsubscribe");
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            println!("round {round}: none {none:.0} events/s, {subscribers} subscribers {with:.0} events/s: {:.0} %",
+                100.0 * with / none);
+            ratios.push(with / none);
+            nones.push(none);
+            withs.push(with);
+        }
+        println!("median of {ROUNDS} rounds: ratio {:.0} % (none {:.0} events/s, with {:.0} events/s); {} messages received",
+            100.0 * median(ratios), median(nones), median(withs), received.load(Ordering::Relaxed));
+        println!("RSS {before:.0} -> {after:.0} MiB with the subscribers (server + clients)");
         for r in readers {
             r.abort();
         }

@@ -94,6 +94,8 @@ pub struct AppState {
     /// The live dashboard's connections and fan-out (also registered as an
     /// ingest observer and an alert listener).
     pub live: Arc<crate::live::Hub>,
+    /// Overview computations identical concurrent requests share.
+    pub overview_flights: crate::handlers::dashboard::OverviewFlights,
 }
 
 impl AppState {
@@ -155,6 +157,7 @@ impl AppState {
             read_stats: Arc::default(),
             alerting,
             live,
+            overview_flights: Default::default(),
         })
     }
 

@@ -29,7 +29,9 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::app::AppState;
-use crate::connection::{Activity, ConnStats, InFlight, PerIpConnections, Verdict, WriteDeadline};
+use crate::connection::{
+    Activity, ConnStats, InFlight, InFlightBody, PerIpConnections, Verdict, WriteDeadline,
+};
 use crate::http::{ApiError, ClientAddr, HttpResponse, ResponseBody};
 
 /// HTTP/2 streams per connection at most: a bound on what one client can
@@ -185,13 +187,7 @@ impl Server {
                     };
                     // The request stays in flight until its body is sent or
                     // dropped, so a streamed export is busy, not idle.
-                    Ok::<_, Infallible>(resp.map(|b| {
-                        b.map_frame(move |f| {
-                            let _ = &in_flight;
-                            f
-                        })
-                        .boxed()
-                    }))
+                    Ok::<_, Infallible>(resp.map(|b| InFlightBody::new(b, in_flight).boxed()))
                 }
             });
             let conn = builder

@@ -73,6 +73,33 @@ async fn demo_fires_its_alert_within_a_minute() {
     };
     assert_eq!(firing["rule_name"], "Payment capture failing", "{firing}");
 
+    // The firing was delivered to the demo's own webhook inbox.
+    let alert_id = firing["id"].as_str().expect("alert id").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let delivered = loop {
+        let (_, _, body) = common::send(
+            &client,
+            &base,
+            http::Method::GET,
+            &format!("/api/v1/alerting/notifications?alert_id={alert_id}"),
+            &[("authorization", &auth)],
+            bytes::Bytes::new(),
+        )
+        .await
+        .expect("notifications");
+        let v: Value = serde_json::from_slice(&body).expect("json");
+        let done = v["notifications"]
+            .as_array()
+            .and_then(|n| n.iter().find(|a| a["status"] == "delivered").cloned());
+        if let Some(a) = done {
+            break a;
+        }
+        assert!(Instant::now() < deadline, "no delivered notification: {v}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(delivered["channel_type"], "webhook", "{delivered}");
+    assert_eq!(delivered["http_status"], 204, "{delivered}");
+
     let (_, _, body) = common::send(
         &client,
         &base,

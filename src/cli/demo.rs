@@ -2,7 +2,9 @@
 //! directory with a `demo` tenant and user, built-in traffic from the load
 //! generator's model with an incident now and then (a burst of 5xx on one
 //! endpoint), and an alert rule that fires on it, so a newcomer sees live
-//! charts and a firing alert within a minute. Everything is set up through
+//! charts and a firing alert within a minute. The rule notifies a webhook
+//! channel whose receiver runs inside the demo (`demo_inbox`) and prints
+//! each notification, so nothing leaves the machine. Everything is set up through
 //! the server's own HTTP API, as a user would.
 
 use std::net::SocketAddr;
@@ -96,7 +98,8 @@ pub async fn serve(
     }));
     let base = format!("http://{addr}");
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-    let setup = set_up(&client, &base, &admin_password).await;
+    let inbox = super::demo_inbox::start().await?;
+    let setup = set_up(&client, &base, &admin_password, &inbox.url()).await;
     let traffic = match setup {
         Ok(ingest_key) => {
             println!("PulseStream demo running: open {base}/");
@@ -105,6 +108,10 @@ pub async fn serve(
                 "  an incident (5xx on {INCIDENT_SERVICE} {INCIDENT_ENDPOINT}) starts in {} s and every {} min; its alert fires in the Alerts page",
                 FIRST_INCIDENT_AFTER.as_secs(),
                 INCIDENT_EVERY.as_secs() / 60
+            );
+            println!(
+                "  its notifications go to the demo's own webhook inbox ({}) and are printed here",
+                inbox.url()
             );
             println!("  Ctrl-C stops the demo and deletes its data");
             if let Some(r) = ready {
@@ -125,6 +132,7 @@ pub async fn serve(
     }
     let _ = tx.send(());
     server_task.await??;
+    drop(inbox);
     Ok(())
 }
 
@@ -152,8 +160,17 @@ async fn call(
     Ok((status, v))
 }
 
-/// Creates the tenant, its user, the rule; answers the ingest key.
-async fn set_up(client: &HttpClient, base: &str, admin_password: &str) -> anyhow::Result<String> {
+/// Name of the demo's channel (tests look it up by name).
+pub const INBOX_CHANNEL: &str = "Demo inbox (local webhook)";
+
+/// Creates the tenant, its user, the channel to `inbox_url` and the rule;
+/// answers the ingest key.
+async fn set_up(
+    client: &HttpClient,
+    base: &str,
+    admin_password: &str,
+    inbox_url: &str,
+) -> anyhow::Result<String> {
     let (st, v) = call(
         client,
         base,
@@ -179,7 +196,19 @@ async fn set_up(client: &HttpClient, base: &str, admin_password: &str) -> anyhow
     anyhow::ensure!(st == 201, "creating the demo tenant: {st} {v}");
     let key = v["api_key"].as_str().unwrap_or_default().to_owned();
     let owner = format!("Bearer {}", v["access_token"].as_str().unwrap_or_default());
-    // No channel: nothing leaves the machine; the alert shows in the UI.
+    // A webhook to the demo's own inbox: nothing leaves the machine, and
+    // the delivery shows in the UI and the terminal.
+    let (st, v) = call(
+        client,
+        base,
+        Method::POST,
+        "/api/v1/alerting/channels",
+        Some(("authorization", &owner)),
+        json!({"name": INBOX_CHANNEL, "type": "webhook", "config": {"url": inbox_url}}).to_string(),
+    )
+    .await?;
+    anyhow::ensure!(st == 201, "creating the demo channel: {st} {v}");
+    let channel = v["id"].as_str().unwrap_or_default().to_owned();
     let (st, v) = call(
         client,
         base,
@@ -195,7 +224,7 @@ async fn set_up(client: &HttpClient, base: &str, admin_password: &str) -> anyhow
                           "window": "1m", "op": ">", "threshold": 0.2, "min_events": 10},
             "for": "0s",
             "keep_firing_for": "30s",
-            "channels": [],
+            "channels": [channel],
             "labels": {"team": "payments"},
         })
         .to_string(),

@@ -6,6 +6,7 @@
 
 mod admin;
 pub mod demo;
+mod demo_inbox;
 mod loadgen_args;
 mod online;
 

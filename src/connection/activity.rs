@@ -8,10 +8,13 @@
 //! so a long streamed export is busy, not idle. The decision is a pure
 //! function of the instants given, so it is tested without sleeping.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use hyper::body::{Body, Frame, SizeHint};
 use parking_lot::Mutex;
 
 /// What the watchdog should do now.
@@ -119,9 +122,74 @@ impl Drop for InFlight {
     }
 }
 
+/// A response body that keeps its request in flight until it is sent or
+/// dropped. Unlike a `map_frame` closure it passes the body's size hint
+/// on, so hyper still sends `Content-Length` instead of chunking every
+/// response (a refused WebSocket upgrade's client reads the error body
+/// only when it is not chunked).
+#[derive(Debug)]
+pub struct InFlightBody<B> {
+    inner: B,
+    _in_flight: InFlight,
+}
+
+impl<B> InFlightBody<B> {
+    pub fn new(inner: B, in_flight: InFlight) -> Self {
+        InFlightBody {
+            inner,
+            _in_flight: in_flight,
+        }
+    }
+}
+
+impl<B: Body + Unpin> Body for InFlightBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_body_keeps_its_length_and_the_request_in_flight() {
+        use http_body_util::{BodyExt, Full};
+        let t0 = Instant::now();
+        let a = Arc::new(Activity::new(t0));
+        let body = InFlightBody::new(
+            Full::new(bytes::Bytes::from_static(b"{}")),
+            InFlight::new(a.clone()),
+        );
+        assert_eq!(body.size_hint().exact(), Some(2));
+        assert_eq!(
+            a.verdict(t0 + Duration::from_secs(500), HDR, IDLE),
+            Verdict::Wait(IDLE),
+            "busy while the body lives"
+        );
+        let bytes = body.collect().await.expect("body").to_bytes();
+        assert_eq!(&bytes[..], b"{}");
+        // Sent and dropped: idle counts from now.
+        assert!(matches!(
+            a.verdict(Instant::now(), HDR, IDLE),
+            Verdict::Wait(_)
+        ));
+        assert_eq!(a.in_flight.load(Ordering::Acquire), 0);
+    }
 
     const HDR: Duration = Duration::from_secs(10);
     const IDLE: Duration = Duration::from_secs(60);

@@ -12,7 +12,7 @@ pub mod write_deadline;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use activity::{Activity, InFlight, Verdict};
+pub use activity::{Activity, InFlight, InFlightBody, Verdict};
 pub use per_ip::{IpSlot, PerIpConnections};
 pub use write_deadline::WriteDeadline;
 

@@ -13,8 +13,15 @@
 //! dashboard by naming it (`?tenant=ID`); for anyone else the tenant is
 //! the credential's and a `tenant` parameter is refused.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::hash::Hash;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
+use parking_lot::Mutex;
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -217,9 +224,104 @@ pub async fn overview(
     Ok(http::json(StatusCode::OK, &value))
 }
 
+/// One piece of work that several requests await.
+type Work<V> = Shared<BoxFuture<'static, V>>;
+
+/// Work that identical concurrent requests share: the first request for a
+/// key starts it, requests for the same key arriving while it runs await
+/// the same result, and nothing is kept once it ends (so an answer is never
+/// older than the computation it came from; this is not a cache).
+pub struct Coalescer<K, V> {
+    /// Work running now, with the id of the request that started it.
+    running: Mutex<HashMap<K, (u64, Work<V>)>>,
+    next: AtomicU64,
+}
+
+impl<K, V> Default for Coalescer<K, V> {
+    fn default() -> Self {
+        Coalescer {
+            running: Mutex::new(HashMap::new()),
+            next: AtomicU64::new(0),
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone, V: Clone> Coalescer<K, V> {
+    /// The result of the work running for `key`, or of `make()` started
+    /// now when none runs.
+    pub async fn run<F>(&self, key: K, make: impl FnOnce() -> F) -> V
+    where
+        F: Future<Output = V> + Send + 'static,
+    {
+        let (id, work, first) = {
+            let mut running = self.running.lock();
+            match running.get(&key) {
+                Some((id, w)) => (*id, w.clone(), false),
+                None => {
+                    let id = self.next.fetch_add(1, Ordering::Relaxed);
+                    let w = make().boxed().shared();
+                    running.insert(key.clone(), (id, w.clone()));
+                    (id, w, true)
+                }
+            }
+        };
+        // Whoever started it forgets it once done or dropped; the others
+        // still hold the shared work and finish it.
+        let _forget = first.then(|| Forget {
+            coalescer: self,
+            key,
+            id,
+        });
+        work.await
+    }
+}
+
+/// Removes a finished (or abandoned) piece of work from its `Coalescer`.
+struct Forget<'a, K: Hash + Eq, V> {
+    coalescer: &'a Coalescer<K, V>,
+    key: K,
+    id: u64,
+}
+
+impl<K: Hash + Eq, V> Drop for Forget<'_, K, V> {
+    fn drop(&mut self) {
+        let mut running = self.coalescer.running.lock();
+        if running.get(&self.key).is_some_and(|(id, _)| *id == self.id) {
+            running.remove(&self.key);
+        }
+    }
+}
+
+/// Overview computations in progress, by tenant and window: a dashboard
+/// opened in many tabs, or many users of one tenant arriving together,
+/// cost one computation instead of one each.
+pub type OverviewFlights = Coalescer<(TenantId, String), Result<Arc<Json>, ApiError>>;
+
 /// The overview of `tenant` over `[now - window, now)`, as the contract's
-/// JSON object.
+/// JSON object. Shares a computation already running for the same tenant
+/// and window (whose `now` is then a moment earlier).
 pub async fn overview_data(
+    state: &Arc<AppState>,
+    tenant: &TenantId,
+    window_text: &str,
+    window: i64,
+    now: Micros,
+) -> Result<Json, ApiError> {
+    let key = (tenant.clone(), window_text.to_owned());
+    let (st, t, w) = (state.clone(), tenant.clone(), window_text.to_owned());
+    state
+        .overview_flights
+        .run(key, move || async move {
+            compute_overview(&st, &t, &w, window, now)
+                .await
+                .map(Arc::new)
+        })
+        .await
+        .map(|v| (*v).clone())
+}
+
+/// Computes the overview (see `overview_data`).
+async fn compute_overview(
     state: &Arc<AppState>,
     tenant: &TenantId,
     window_text: &str,
@@ -532,6 +634,35 @@ mod tests {
         assert_eq!(series_step_secs(24 * h), 900);
         assert_eq!(series_step_secs(7 * 24 * h), 3 * 3600);
         assert_eq!(series_step_secs(MAX_WINDOW_MICROS), 12 * 3600);
+    }
+
+    #[tokio::test]
+    async fn identical_concurrent_work_runs_once_and_is_not_kept() {
+        let c: Arc<Coalescer<&str, u32>> = Arc::new(Coalescer::default());
+        let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+        let first = {
+            let c = c.clone();
+            tokio::spawn(async move { c.run("k", || async move { rx.await.unwrap_or(0) }).await })
+        };
+        while c.running.lock().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        // A second request for the key joins (polled once: it is waiting
+        // on the running work); another key runs its own.
+        let mut second =
+            Box::pin(c.run("k", || async { panic!("BUG: joined work started again") }));
+        tokio::select! {
+            biased;
+            _ = &mut second => panic!("BUG: finished before the work did"),
+            () = std::future::ready(()) => {}
+        }
+        assert_eq!(c.run("other", || async { 9 }).await, 9);
+        tx.send(7).expect("send");
+        assert_eq!(first.await.expect("first"), 7);
+        assert_eq!(second.await, 7);
+        // Finished work is forgotten: the next request computes afresh.
+        assert!(c.running.lock().is_empty());
+        assert_eq!(c.run("k", || async { 8 }).await, 8);
     }
 
     #[test]

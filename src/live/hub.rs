@@ -1,21 +1,29 @@
 //! The hub: who is connected, what each subscribed to, and the fan-out of
 //! acknowledged events, per-second metrics and alert changes to them.
 //!
-//! The ingest side only appends the acknowledged events of tenants that
-//! have an events subscriber to a pending list (one short lock, no I/O);
-//! everything else happens on the hub's own task (`run`): every
-//! `FLUSH_EVERY` the pending events are rendered to JSON once, matched
-//! against each distinct filter once, and the resulting message is handed
-//! to every subscriber with that filter by a non-blocking `try_send` into
-//! its bounded queue. A full queue drops the message and counts it; the
-//! connection's writer reports the count as `lagged` before its next
-//! message. Nothing here ever waits for a client.
+//! The ingest side (`on_ack`) takes one lock per acknowledged batch and
+//! does O(batch) work at most, only for tenants someone watches: it adds
+//! the batch to the tenant's per-second figures (when a `metrics`
+//! subscriber exists) and keeps the first `MAX_PENDING_EVENTS` events of
+//! the flush window for the `events` subscribers, counting the rest.
+//! Everything else happens on the hub's own task (`run`): every
+//! `FLUSH_EVERY` each distinct filter of a tenant picks its newest
+//! `MAX_EVENTS_PER_FLUSH` matching events, they are rendered to JSON once
+//! (shared by every filter that picked them), and the one resulting
+//! message is handed to every subscriber with that filter by a
+//! non-blocking `try_send` into its bounded queue (the bytes are shared,
+//! not copied). What a subscriber does not get (over the per-flush cap,
+//! or a message that found its queue full) is counted; the connection's
+//! writer reports the count as `lagged` before its next message. Nothing
+//! here ever waits for a client, and the cost of a flush does not grow
+//! with the ingest rate.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, RwLock};
+use pulsestream_storage::sketch::LatencySketch;
 use pulsestream_storage::{Ack, Event, Micros, TenantId};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -31,19 +39,51 @@ use crate::read::timeparse::format_rfc3339_millis;
 /// most every 250 ms), which also bounds the push delay after an ack.
 pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// Messages waiting for one client at most. A dashboard reading at a
-/// normal pace never has more than a couple queued; beyond this the client
-/// is slow and gets `lagged` instead of making the server buffer for it.
-pub const CLIENT_QUEUE: usize = 64;
+/// Messages waiting for one client at most: about two seconds of a flood
+/// (two `events` messages per flush, metrics every second). A client
+/// further behind is slow; it gets `lagged` instead of ever older events,
+/// and the server does not buffer for it. The messages are shared with the
+/// other subscribers, so a full queue costs pointers, not copies.
+pub const CLIENT_QUEUE: usize = 16;
 
-/// Events in one `events` message at most: bounds one frame's size (a few
-/// hundred KiB) so a burst becomes several messages, each droppable alone.
-pub const EVENTS_PER_MESSAGE: usize = 500;
+/// Events pushed to one subscriber per flush at most (the newest of those
+/// its filter matches; fewer when many subscribe, see
+/// `FLUSH_BYTES_PER_TENANT`): 400 events per second, more than a live tail can
+/// show. This is what keeps a flood cheap: each flush renders and writes
+/// at most this many events per distinct filter, whatever the ingest
+/// rate. Raising it raises the bytes written per subscriber in a flood
+/// (about 25 KiB per flush at this value).
+pub const MAX_EVENTS_PER_FLUSH: usize = 100;
 
-/// Pending events per tenant at most between two flushes: a flood beyond
-/// this in 250 ms is more than any screen shows; the excess is counted as
-/// dropped for every events subscriber of the tenant.
-pub const MAX_PENDING_EVENTS: usize = 20_000;
+/// Bytes of `events` messages one flush hands out for one tenant at most,
+/// counted once per subscriber (each connection writes its copy): 16 MiB/s
+/// per tenant. With few subscribers each gets `MAX_EVENTS_PER_FLUSH`; with
+/// many, each gets fewer (1,000 dashboards: 13 events per flush each), so
+/// the server's write volume, and the time a flush keeps every writer busy,
+/// stays bounded however many dashboards watch a flood.
+pub const FLUSH_BYTES_PER_TENANT: usize = 4 * 1024 * 1024;
+
+/// Events per flush a subscriber gets at least, however many watch: a tail
+/// still moves (20 events per second). 10,000 subscribers of one tenant
+/// then cost about 15 MiB per flush.
+pub const MIN_EVENTS_PER_FLUSH: usize = 5;
+
+/// Rendered size assumed per event for `FLUSH_BYTES_PER_TENANT` (the JSON of
+/// a typical API call event).
+const EVENT_BYTES_ESTIMATE: usize = 300;
+
+/// Events in one `events` message at most (about 12 KiB of JSON): a
+/// connection's write buffer keeps the capacity of the largest frame it
+/// wrote, so this bounds what each of 10,000 dashboards holds; a flush of
+/// `MAX_EVENTS_PER_FLUSH` is two messages, each droppable alone.
+pub const EVENTS_PER_MESSAGE: usize = 50;
+
+/// Events kept per tenant between two flushes at most (the first ones of
+/// the window; later ones are only counted): enough for a filter that
+/// matches one event in twenty to still find its `MAX_EVENTS_PER_FLUSH`.
+/// The ingest side clones each kept event, so this bounds that cost per
+/// flush whatever the ingest rate.
+pub const MAX_PENDING_EVENTS: usize = 2_000;
 
 /// The channels a client can subscribe to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -83,24 +123,33 @@ pub struct Subscription {
 pub struct Client {
     pub id: u64,
     pub tenant: String,
-    sub: RwLock<Subscription>,
+    /// Shared so that a flush reads every subscription without copying
+    /// filters.
+    sub: RwLock<Arc<Subscription>>,
     tx: mpsc::Sender<Utf8Bytes>,
     /// Events (and other messages) dropped since the last `lagged`.
     dropped: AtomicU64,
 }
 
 impl Client {
-    pub fn set_subscription(&self, s: Subscription) {
-        *self.sub.write() = s;
+    pub fn subscription(&self) -> Arc<Subscription> {
+        self.sub.read().clone()
     }
 
-    pub fn subscription(&self) -> Subscription {
-        self.sub.read().clone()
+    fn channels(&self) -> Channels {
+        self.sub.read().channels
     }
 
     /// Takes the count to report in `lagged` (zero: nothing was dropped).
     pub fn take_dropped(&self) -> u64 {
         self.dropped.swap(0, Ordering::Relaxed)
+    }
+
+    /// Counts events this client will not get.
+    fn add_dropped(&self, n: u64) {
+        if n > 0 {
+            self.dropped.fetch_add(n, Ordering::Relaxed);
+        }
     }
 
     /// Queues a message; when the queue is full the message is dropped and
@@ -109,7 +158,7 @@ impl Client {
         match self.tx.try_send(msg) {
             Ok(()) => true,
             Err(_) => {
-                self.dropped.fetch_add(weight.max(1), Ordering::Relaxed);
+                self.add_dropped(weight.max(1));
                 false
             }
         }
@@ -124,28 +173,87 @@ pub enum Refusal {
 }
 
 /// Per-second figures of one tenant, accumulated by the ingest side.
-#[derive(Default, Clone, Copy)]
+#[derive(Default, Clone)]
 struct Second {
     count: u64,
     errors: u64,
     latency_sum: f64,
     latency_n: u64,
     latency_max: f64,
+    /// The same sketch the rolling windows keep, so the percentiles agree
+    /// with the real-time endpoint's.
+    latency: LatencySketch,
+}
+
+impl Second {
+    fn add(&mut self, e: &Event) {
+        self.count += 1;
+        self.errors += u64::from(e.is_error());
+        if let Some(l) = e.latency_ms
+            && l.is_finite()
+            && l >= 0.0
+        {
+            self.latency_sum += l;
+            self.latency_n += 1;
+            self.latency_max = self.latency_max.max(l);
+            self.latency.add(l);
+        }
+    }
+
+    /// The `metrics` message of this second.
+    fn message(&self, at: &str) -> Utf8Bytes {
+        let rate = if self.count == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.count as f64
+        };
+        let avg = (self.latency_n > 0).then(|| self.latency_sum / self.latency_n as f64);
+        let max = (self.latency_n > 0).then_some(self.latency_max);
+        let q = |p: f64| self.latency.quantile(p);
+        Utf8Bytes::from(
+            json!({
+                "type": "metrics",
+                "at": at,
+                "interval": "1s",
+                "count": self.count,
+                "errors": self.errors,
+                "error_rate": rate,
+                "latency_ms": {
+                    "avg": avg, "max": max,
+                    "p50": q(0.5), "p95": q(0.95), "p99": q(0.99),
+                },
+            })
+            .to_string(),
+        )
+    }
+}
+
+/// What the ingest side keeps for one watched tenant between flushes.
+#[derive(Default)]
+struct Watched {
+    /// Subscribers of `events` / `metrics`: the ingest side skips the work
+    /// nobody reads.
+    events_subscribers: usize,
+    metrics_subscribers: usize,
+    second: Second,
+    /// The first `MAX_PENDING_EVENTS` acknowledged events since the last
+    /// flush.
+    pending: Vec<Event>,
+    /// Acknowledged events since the last flush beyond `pending`.
+    overflow: u64,
 }
 
 /// The live connections and their fan-out.
 pub struct Hub {
     max_total: usize,
     max_per_tenant: usize,
-    clients: RwLock<HashMap<u64, Arc<Client>>>,
-    per_tenant: Mutex<HashMap<String, usize>>,
+    /// Connections by tenant, then id: a flush looks at one tenant's only.
+    clients: RwLock<HashMap<String, HashMap<u64, Arc<Client>>>>,
     total: AtomicUsize,
     next_id: AtomicU64,
-    /// Tenants with at least one events subscriber and the count of them:
-    /// the ingest side looks here first and skips everyone else.
-    event_subscribers: RwLock<HashMap<String, usize>>,
-    pending: Mutex<HashMap<String, Vec<Event>>>,
-    seconds: Mutex<HashMap<String, Second>>,
+    /// Tenants with at least one `events` or `metrics` subscriber: the
+    /// one lock the ingest side takes.
+    watched: Mutex<HashMap<String, Watched>>,
     gauge: Arc<crate::metrics::Metrics>,
 }
 
@@ -172,42 +280,41 @@ impl Hub {
             max_total,
             max_per_tenant,
             clients: RwLock::new(HashMap::new()),
-            per_tenant: Mutex::new(HashMap::new()),
             total: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
-            event_subscribers: RwLock::new(HashMap::new()),
-            pending: Mutex::new(HashMap::new()),
-            seconds: Mutex::new(HashMap::new()),
+            watched: Mutex::new(HashMap::new()),
             gauge,
         })
     }
 
     /// Counts a new connection of `tenant`, within the caps.
     pub fn register(self: &Arc<Self>, tenant: &str) -> Result<Registration, Refusal> {
+        let (tx, rx) = mpsc::channel(CLIENT_QUEUE);
+        let client = Arc::new(Client {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            tenant: tenant.to_owned(),
+            sub: RwLock::new(Arc::new(Subscription::default())),
+            tx,
+            dropped: AtomicU64::new(0),
+        });
         {
-            let mut per = self.per_tenant.lock();
+            let mut clients = self.clients.write();
             if self.total.load(Ordering::Relaxed) >= self.max_total {
                 return Err(Refusal::Global);
             }
-            let n = per.entry(tenant.to_owned()).or_insert(0);
-            if *n >= self.max_per_tenant {
+            let own = clients.entry(tenant.to_owned()).or_default();
+            if own.len() >= self.max_per_tenant {
+                if own.is_empty() {
+                    clients.remove(tenant);
+                }
                 return Err(Refusal::Tenant);
             }
-            *n += 1;
+            own.insert(client.id, client.clone());
             self.total.fetch_add(1, Ordering::Relaxed);
         }
         self.gauge
             .websocket_connections
             .fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(CLIENT_QUEUE);
-        let client = Arc::new(Client {
-            id: self.next_id.fetch_add(1, Ordering::Relaxed),
-            tenant: tenant.to_owned(),
-            sub: RwLock::new(Subscription::default()),
-            tx,
-            dropped: AtomicU64::new(0),
-        });
-        self.clients.write().insert(client.id, client.clone());
         Ok(Registration {
             hub: self.clone(),
             client,
@@ -216,64 +323,79 @@ impl Hub {
     }
 
     fn unregister(&self, c: &Client) {
-        if c.subscription().channels.events {
-            self.set_events_interest(c, false);
-        }
-        self.clients.write().remove(&c.id);
-        let mut per = self.per_tenant.lock();
-        if let Some(n) = per.get_mut(&c.tenant) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                per.remove(&c.tenant);
+        self.count_interest(&c.tenant, c.channels(), Channels::default());
+        {
+            let mut clients = self.clients.write();
+            if let Some(own) = clients.get_mut(&c.tenant) {
+                own.remove(&c.id);
+                if own.is_empty() {
+                    clients.remove(&c.tenant);
+                }
             }
+            self.total.fetch_sub(1, Ordering::Relaxed);
         }
-        self.total.fetch_sub(1, Ordering::Relaxed);
         self.gauge
             .websocket_connections
             .fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Replaces a client's subscription, keeping the events interest count
-    /// of its tenant true.
+    /// Replaces a client's subscription, keeping the interest counts of
+    /// its tenant true.
     pub fn subscribe(&self, c: &Client, s: Subscription) {
-        let before = c.subscription().channels.events;
-        let after = s.channels.events;
-        c.set_subscription(s);
-        if before != after {
-            self.set_events_interest(c, after);
-        }
+        let after = s.channels;
+        let before = std::mem::replace(&mut *c.sub.write(), Arc::new(s)).channels;
+        self.count_interest(&c.tenant, before, after);
     }
 
-    fn set_events_interest(&self, c: &Client, on: bool) {
-        let mut m = self.event_subscribers.write();
-        if on {
-            *m.entry(c.tenant.clone()).or_insert(0) += 1;
-        } else if let Some(n) = m.get_mut(&c.tenant) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                m.remove(&c.tenant);
-            }
+    fn count_interest(&self, tenant: &str, before: Channels, after: Channels) {
+        if before.events == after.events && before.metrics == after.metrics {
+            return;
+        }
+        let mut w = self.watched.lock();
+        let entry = w.entry(tenant.to_owned()).or_default();
+        let step = |n: &mut usize, was: bool, is: bool| match (was, is) {
+            (false, true) => *n += 1,
+            (true, false) => *n = n.saturating_sub(1),
+            _ => {}
+        };
+        step(&mut entry.events_subscribers, before.events, after.events);
+        step(
+            &mut entry.metrics_subscribers,
+            before.metrics,
+            after.metrics,
+        );
+        if entry.events_subscribers == 0 {
+            entry.pending = Vec::new();
+            entry.overflow = 0;
+        }
+        if entry.metrics_subscribers == 0 {
+            entry.second = Second::default();
+        }
+        if entry.events_subscribers == 0 && entry.metrics_subscribers == 0 {
+            w.remove(tenant);
         }
     }
 
     /// Open connections in total and per tenant.
     pub fn connection_counts(&self) -> (usize, BTreeMap<String, usize>) {
-        let per = self.per_tenant.lock();
+        let clients = self.clients.read();
         (
             self.total.load(Ordering::Relaxed),
-            per.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            clients.iter().map(|(k, v)| (k.clone(), v.len())).collect(),
         )
     }
 
     /// Subscriptions per channel, per tenant.
     pub fn channel_counts(&self) -> BTreeMap<String, [usize; 3]> {
         let mut out: BTreeMap<String, [usize; 3]> = BTreeMap::new();
-        for c in self.clients.read().values() {
-            let ch = c.subscription().channels;
-            let e = out.entry(c.tenant.clone()).or_default();
-            e[0] += usize::from(ch.events);
-            e[1] += usize::from(ch.metrics);
-            e[2] += usize::from(ch.alerts);
+        for (tenant, own) in self.clients.read().iter() {
+            let e = out.entry(tenant.clone()).or_default();
+            for c in own.values() {
+                let ch = c.channels();
+                e[0] += usize::from(ch.events);
+                e[1] += usize::from(ch.metrics);
+                e[2] += usize::from(ch.alerts);
+            }
         }
         out
     }
@@ -281,10 +403,9 @@ impl Hub {
     fn tenant_clients(&self, tenant: &str) -> Vec<Arc<Client>> {
         self.clients
             .read()
-            .values()
-            .filter(|c| c.tenant == tenant)
-            .cloned()
-            .collect()
+            .get(tenant)
+            .map(|own| own.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Sends an alert state change to the tenant's `alerts` subscribers.
@@ -292,7 +413,7 @@ impl Hub {
         let msg = json!({"type": "alert", "alert": a.to_json()}).to_string();
         let msg = Utf8Bytes::from(msg);
         for c in self.tenant_clients(&a.tenant) {
-            if c.subscription().channels.alerts {
+            if c.channels().alerts {
                 c.offer(msg.clone(), 1);
             }
         }
@@ -300,40 +421,58 @@ impl Hub {
 
     /// Whether any acknowledged events wait for the next flush.
     pub fn has_pending(&self) -> bool {
-        !self.pending.lock().is_empty()
+        self.watched
+            .lock()
+            .values()
+            .any(|w| !w.pending.is_empty() || w.overflow > 0)
     }
 
     /// Pushes the pending events of every tenant to their subscribers.
     pub fn flush_events(&self) {
-        if self.pending.lock().is_empty() {
-            return;
-        }
-        let pending = std::mem::take(&mut *self.pending.lock());
-        for (tenant, events) in pending {
-            self.fan_out(&tenant, &events);
+        let work: Vec<(String, Vec<Event>, u64)> = self
+            .watched
+            .lock()
+            .iter_mut()
+            .filter(|(_, w)| !w.pending.is_empty() || w.overflow > 0)
+            .map(|(t, w)| {
+                let pending = std::mem::take(&mut w.pending);
+                (t.clone(), pending, std::mem::take(&mut w.overflow))
+            })
+            .collect();
+        for (tenant, events, overflow) in work {
+            self.fan_out(&tenant, &events, overflow);
         }
     }
 
-    fn fan_out(&self, tenant: &str, events: &[Event]) {
-        let clients = self.tenant_clients(tenant);
-        // One rendering per event, one message list per distinct filter.
-        let rendered: Vec<String> = events
-            .iter()
-            .map(|e| {
-                let mut s = String::with_capacity(400);
-                write_event_json(&mut s, e);
-                s
+    /// One tenant's flush: per distinct filter, its newest matching events
+    /// (at most `MAX_EVENTS_PER_FLUSH`) as shared messages; what is left
+    /// out is counted for each subscriber. `overflow` events were never
+    /// kept, so they are counted for every subscriber (for a filtered one
+    /// an upper bound: they were not tested against its filter).
+    fn fan_out(&self, tenant: &str, events: &[Event], overflow: u64) {
+        let subscribers: Vec<(Arc<Client>, Arc<Subscription>)> = self
+            .tenant_clients(tenant)
+            .into_iter()
+            .map(|c| {
+                let sub = c.subscription();
+                (c, sub)
             })
+            .filter(|(_, sub)| sub.channels.events)
             .collect();
-        let mut by_filter: HashMap<String, Vec<(Utf8Bytes, u64)>> = HashMap::new();
-        for c in clients {
-            let sub = c.subscription();
-            if !sub.channels.events {
-                continue;
-            }
-            let msgs = by_filter
-                .entry(sub.filter_key.clone())
-                .or_insert_with(|| render_messages(events, &rendered, &sub.filter));
+        let cap = events_per_flush(subscribers.len());
+        let mut rendered: Vec<Option<String>> = vec![None; events.len()];
+        let mut by_filter: HashMap<String, (Vec<(Utf8Bytes, u64)>, u64)> = HashMap::new();
+        for (c, sub) in subscribers {
+            let (msgs, left_out) = by_filter.entry(sub.filter_key.clone()).or_insert_with(|| {
+                let picked = pick(events, &sub.filter, cap);
+                let left_out = picked.matched - picked.rows.len() as u64 + overflow;
+                (
+                    render_messages(events, &picked.rows, &mut rendered),
+                    left_out,
+                )
+            });
+            // Counted first, so `lagged` precedes the message it explains.
+            c.add_dropped(*left_out);
             for (m, n) in msgs.iter() {
                 c.offer(m.clone(), *n);
             }
@@ -342,65 +481,79 @@ impl Hub {
 
     /// Sends the last second's figures to every `metrics` subscriber.
     pub fn flush_metrics(&self, now: Micros) {
-        let seconds = std::mem::take(&mut *self.seconds.lock());
-        let clients: Vec<Arc<Client>> = self.clients.read().values().cloned().collect();
-        let mut msgs: HashMap<String, Utf8Bytes> = HashMap::new();
+        let seconds: HashMap<String, Second> = self
+            .watched
+            .lock()
+            .iter_mut()
+            .filter(|(_, w)| w.metrics_subscribers > 0)
+            .map(|(t, w)| (t.clone(), std::mem::take(&mut w.second)))
+            .collect();
         let at = format_rfc3339_millis(now);
-        for c in clients {
-            if !c.subscription().channels.metrics {
-                continue;
+        for (tenant, second) in &seconds {
+            let msg = second.message(&at);
+            for c in self.tenant_clients(tenant) {
+                if c.channels().metrics {
+                    c.offer(msg.clone(), 1);
+                }
             }
-            let m = msgs.entry(c.tenant.clone()).or_insert_with(|| {
-                let s = seconds.get(&c.tenant).copied().unwrap_or_default();
-                let rate = if s.count == 0 {
-                    0.0
-                } else {
-                    s.errors as f64 / s.count as f64
-                };
-                let avg = (s.latency_n > 0).then(|| s.latency_sum / s.latency_n as f64);
-                let max = (s.latency_n > 0).then_some(s.latency_max);
-                Utf8Bytes::from(
-                    json!({
-                        "type": "metrics",
-                        "at": at,
-                        "interval": "1s",
-                        "count": s.count,
-                        "errors": s.errors,
-                        "error_rate": rate,
-                        "latency_ms": {"avg": avg, "max": max},
-                    })
-                    .to_string(),
-                )
-            });
-            c.offer(m.clone(), 1);
         }
     }
 }
 
-/// The `events` messages for the events `filter` lets through, with their
-/// event counts (for the lag count when one is dropped).
+/// Events per flush for each of `subscribers` events subscribers of a
+/// tenant: `MAX_EVENTS_PER_FLUSH`, less when many share
+/// `FLUSH_BYTES_PER_TENANT`, never under `MIN_EVENTS_PER_FLUSH`.
+fn events_per_flush(subscribers: usize) -> usize {
+    (FLUSH_BYTES_PER_TENANT / (subscribers.max(1) * EVENT_BYTES_ESTIMATE))
+        .clamp(MIN_EVENTS_PER_FLUSH, MAX_EVENTS_PER_FLUSH)
+}
+
+/// The events a filter picks for one flush.
+struct Picked {
+    /// Indices into the flush's events, oldest first.
+    rows: Vec<usize>,
+    /// Events the filter matched, picked or not.
+    matched: u64,
+}
+
+/// The newest `cap` of `events` that `filter` lets through.
+fn pick(events: &[Event], filter: &EventFilter, cap: usize) -> Picked {
+    let mut rows: Vec<usize> = Vec::with_capacity(cap.min(events.len()));
+    let mut matched = 0u64;
+    for (i, e) in events.iter().enumerate().rev() {
+        if filter.matches(e) {
+            matched += 1;
+            if rows.len() < cap {
+                rows.push(i);
+            }
+        }
+    }
+    rows.reverse();
+    Picked { rows, matched }
+}
+
+/// The `events` messages for `rows` of `events`, with their event counts
+/// (for the lag count when one is dropped). Each event is rendered at most
+/// once per flush, whichever filters pick it (`rendered` is the cache).
 fn render_messages(
     events: &[Event],
-    rendered: &[String],
-    filter: &EventFilter,
+    rows: &[usize],
+    rendered: &mut [Option<String>],
 ) -> Vec<(Utf8Bytes, u64)> {
-    let picked: Vec<&str> = events
-        .iter()
-        .zip(rendered)
-        .filter(|(e, _)| filter.matches(e))
-        .map(|(_, r)| r.as_str())
-        .collect();
-    picked
-        .chunks(EVENTS_PER_MESSAGE)
+    rows.chunks(EVENTS_PER_MESSAGE)
         .map(|chunk| {
-            let len: usize = chunk.iter().map(|s| s.len() + 1).sum();
-            let mut s = String::with_capacity(len + 32);
+            let mut s = String::with_capacity(32 + chunk.len() * 400);
             s.push_str("{\"type\":\"events\",\"events\":[");
-            for (i, r) in chunk.iter().enumerate() {
+            for (i, &r) in chunk.iter().enumerate() {
                 if i > 0 {
                     s.push(',');
                 }
-                s.push_str(r);
+                let json = rendered[r].get_or_insert_with(|| {
+                    let mut j = String::with_capacity(400);
+                    write_event_json(&mut j, &events[r]);
+                    j
+                });
+                s.push_str(json);
             }
             s.push_str("]}");
             (Utf8Bytes::from(s), chunk.len() as u64)
@@ -410,35 +563,19 @@ fn render_messages(
 
 impl IngestObserver for Hub {
     fn on_ack(&self, tenant: &TenantId, events: &[Event], _ack: &Ack) {
-        let t = tenant.as_str();
-        {
-            let mut secs = self.seconds.lock();
-            let s = secs.entry(t.to_owned()).or_default();
-            for e in events {
-                s.count += 1;
-                s.errors += u64::from(e.is_error());
-                if let Some(l) = e.latency_ms {
-                    s.latency_sum += l;
-                    s.latency_n += 1;
-                    s.latency_max = s.latency_max.max(l);
-                }
-            }
-        }
-        if !self.event_subscribers.read().contains_key(t) {
+        let mut watched = self.watched.lock();
+        let Some(w) = watched.get_mut(tenant.as_str()) else {
             return;
-        }
-        let mut pending = self.pending.lock();
-        let list = pending.entry(t.to_owned()).or_default();
-        let room = MAX_PENDING_EVENTS.saturating_sub(list.len());
-        list.extend(events.iter().take(room).cloned());
-        let over = events.len().saturating_sub(room) as u64;
-        drop(pending);
-        if over > 0 {
-            for c in self.tenant_clients(t) {
-                if c.subscription().channels.events {
-                    c.dropped.fetch_add(over, Ordering::Relaxed);
-                }
+        };
+        if w.metrics_subscribers > 0 {
+            for e in events {
+                w.second.add(e);
             }
+        }
+        if w.events_subscribers > 0 {
+            let room = MAX_PENDING_EVENTS.saturating_sub(w.pending.len());
+            w.pending.extend(events.iter().take(room).cloned());
+            w.overflow += events.len().saturating_sub(room) as u64;
         }
     }
 }
@@ -472,6 +609,44 @@ mod tests {
 
     fn hub(total: usize, per: usize) -> Arc<Hub> {
         Hub::new(total, per, Arc::new(crate::metrics::Metrics::new()))
+    }
+
+    fn sub(events: bool, metrics: bool, filter: Option<serde_json::Value>) -> Subscription {
+        Subscription {
+            channels: Channels {
+                events,
+                metrics,
+                alerts: false,
+            },
+            filter: EventFilter::parse(filter.as_ref()).expect("filter"),
+            filter_key: filter.map(|f| f.to_string()).unwrap_or_default(),
+        }
+    }
+
+    fn ack(n: usize) -> Ack {
+        Ack {
+            lsn: Lsn(1),
+            first_seq: 0,
+            count: n as u32,
+        }
+    }
+
+    fn recv_json(reg: &mut Registration) -> serde_json::Value {
+        let m = reg.rx.as_mut().expect("rx").try_recv().expect("a message");
+        serde_json::from_str(m.as_str()).expect("json")
+    }
+
+    /// The events of every queued `events` message, in order.
+    fn recv_events(reg: &mut Registration) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        while let Ok(m) = reg.rx.as_mut().expect("rx").try_recv() {
+            let v: serde_json::Value = serde_json::from_str(m.as_str()).expect("json");
+            assert_eq!(v["type"], "events", "{v}");
+            let events = v["events"].as_array().expect("events");
+            assert!(events.len() <= EVENTS_PER_MESSAGE);
+            out.extend(events.iter().cloned());
+        }
+        out
     }
 
     #[test]
@@ -552,5 +727,165 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(m.as_str()).expect("json");
         assert_eq!(v["events"].as_array().map(Vec::len), Some(2));
         assert!(other.rx.as_mut().expect("rx").try_recv().is_err());
+    }
+
+    #[test]
+    fn a_flood_pushes_the_newest_few_and_counts_the_rest() {
+        let h = hub(10, 10);
+        let mut reg = h.register("t").expect("reg");
+        h.subscribe(&reg.client, sub(true, false, None));
+        let tenant = TenantId::new("t").expect("tenant");
+        let flood: Vec<Event> = (0..MAX_PENDING_EVENTS + 500)
+            .map(|i| {
+                let mut e = ev("api");
+                e.message = Some(format!("m{i}"));
+                e
+            })
+            .collect();
+        let (first, rest) = flood.split_at(1000);
+        h.on_ack(&tenant, first, &ack(first.len()));
+        h.on_ack(&tenant, rest, &ack(rest.len()));
+        h.flush_events();
+        // Everything not pushed is counted, before the message.
+        assert_eq!(
+            reg.client.take_dropped(),
+            (flood.len() - MAX_EVENTS_PER_FLUSH) as u64
+        );
+        let got = recv_events(&mut reg);
+        assert_eq!(got.len(), MAX_EVENTS_PER_FLUSH);
+        // The newest kept ones, oldest first.
+        let last_kept = MAX_PENDING_EVENTS - 1;
+        assert_eq!(got[got.len() - 1]["message"], format!("m{last_kept}"));
+        assert_eq!(
+            got[0]["message"],
+            format!("m{}", last_kept + 1 - MAX_EVENTS_PER_FLUSH)
+        );
+        assert!(!h.has_pending());
+    }
+
+    #[test]
+    fn many_subscribers_share_a_bounded_flush() {
+        assert_eq!(events_per_flush(0), MAX_EVENTS_PER_FLUSH);
+        assert_eq!(events_per_flush(1), MAX_EVENTS_PER_FLUSH);
+        assert_eq!(events_per_flush(1_000), 13);
+        assert_eq!(events_per_flush(10_000), MIN_EVENTS_PER_FLUSH);
+        let mut last = MAX_EVENTS_PER_FLUSH;
+        for n in 1..20_000 {
+            let cap = events_per_flush(n);
+            assert!(cap <= last, "{n} subscribers: {cap} > {last}");
+            let over_budget = n * cap * EVENT_BYTES_ESTIMATE > FLUSH_BYTES_PER_TENANT;
+            assert!(!over_budget || cap == MIN_EVENTS_PER_FLUSH, "{n}: {cap}");
+            last = cap;
+        }
+        // A flood with 200 subscribers: each gets its share, the rest counted.
+        let h = hub(1_000, 1_000);
+        let mut regs: Vec<Registration> = (0..200).map(|_| h.register("t").expect("reg")).collect();
+        for r in &regs {
+            h.subscribe(&r.client, sub(true, false, None));
+        }
+        let tenant = TenantId::new("t").expect("tenant");
+        let flood: Vec<Event> = (0..1_000).map(|_| ev("api")).collect();
+        h.on_ack(&tenant, &flood, &ack(flood.len()));
+        h.flush_events();
+        let share = events_per_flush(200);
+        assert!(share < MAX_EVENTS_PER_FLUSH);
+        for r in &mut regs {
+            assert_eq!(r.client.take_dropped(), (1_000 - share) as u64);
+            assert_eq!(recv_events(r).len(), share);
+        }
+    }
+
+    #[test]
+    fn one_filter_one_message_shared_by_its_subscribers() {
+        let h = hub(10, 10);
+        let filter = serde_json::json!({"service": "web"});
+        let mut a = h.register("t").expect("reg");
+        let mut b = h.register("t").expect("reg");
+        let mut all = h.register("t").expect("reg");
+        h.subscribe(&a.client, sub(true, false, Some(filter.clone())));
+        h.subscribe(&b.client, sub(true, false, Some(filter)));
+        h.subscribe(&all.client, sub(true, false, None));
+        let tenant = TenantId::new("t").expect("tenant");
+        let batch: Vec<Event> = (0..300)
+            .map(|i| ev(if i % 3 == 0 { "web" } else { "api" }))
+            .collect();
+        h.on_ack(&tenant, &batch, &ack(batch.len()));
+        h.flush_events();
+        let ma = a.rx.as_mut().expect("rx").try_recv().expect("message");
+        let mb = b.rx.as_mut().expect("rx").try_recv().expect("message");
+        assert_eq!(ma.as_str().as_ptr(), mb.as_str().as_ptr(), "not shared");
+        let mut web: Vec<serde_json::Value> =
+            serde_json::from_str::<serde_json::Value>(ma.as_str()).expect("json")["events"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+        web.extend(recv_events(&mut a));
+        assert_eq!(web.len(), 100);
+        assert!(web.iter().all(|e| e["service"] == "web"));
+        // 100 web events matched, all pushed; the unfiltered one saw 300.
+        assert_eq!(a.client.take_dropped(), 0);
+        assert_eq!(all.client.take_dropped(), 300 - MAX_EVENTS_PER_FLUSH as u64);
+        assert_eq!(recv_events(&mut all).len(), MAX_EVENTS_PER_FLUSH);
+    }
+
+    #[test]
+    fn unwatched_tenants_cost_nothing_on_ack() {
+        let h = hub(10, 10);
+        let reg = h.register("t").expect("reg");
+        let tenant = TenantId::new("t").expect("tenant");
+        // Connected but subscribed to nothing: nothing is kept.
+        h.on_ack(&tenant, &[ev("api")], &ack(1));
+        assert!(!h.has_pending());
+        assert!(h.watched.lock().is_empty());
+        h.subscribe(&reg.client, sub(true, true, None));
+        h.on_ack(&tenant, &[ev("api")], &ack(1));
+        assert!(h.has_pending());
+        // Unsubscribing forgets the tenant and what it kept.
+        h.subscribe(&reg.client, sub(false, false, None));
+        assert!(!h.has_pending());
+        assert!(h.watched.lock().is_empty());
+        h.subscribe(&reg.client, sub(true, false, None));
+        drop(reg);
+        assert!(h.watched.lock().is_empty());
+    }
+
+    #[test]
+    fn metrics_carry_the_seconds_percentiles() {
+        let h = hub(10, 10);
+        let mut reg = h.register("t").expect("reg");
+        h.subscribe(&reg.client, sub(false, true, None));
+        let tenant = TenantId::new("t").expect("tenant");
+        let batch: Vec<Event> = (1..=100)
+            .map(|i| {
+                let mut e = ev("api");
+                e.latency_ms = Some(f64::from(i));
+                e.status_code = Some(if i % 10 == 0 { 500 } else { 200 });
+                e
+            })
+            .collect();
+        h.on_ack(&tenant, &batch, &ack(batch.len()));
+        h.flush_metrics(Micros(0));
+        let v = recv_json(&mut reg);
+        assert_eq!(v["type"], "metrics");
+        assert_eq!(v["count"], 100);
+        assert_eq!(v["errors"], 10);
+        let l = &v["latency_ms"];
+        let near = |k: &str, want: f64| {
+            let got = l[k].as_f64().unwrap_or(f64::NAN);
+            assert!(
+                (got - want).abs() <= want * 0.02,
+                "{k}: {got} vs {want} in {v}"
+            );
+        };
+        near("p50", 50.0);
+        near("p95", 95.0);
+        near("p99", 99.0);
+        near("avg", 50.5);
+        near("max", 100.0);
+        // The next second starts empty: counts zero, percentiles null.
+        h.flush_metrics(Micros(1_000_000));
+        let v = recv_json(&mut reg);
+        assert_eq!(v["count"], 0);
+        assert!(v["latency_ms"]["p99"].is_null(), "{v}");
     }
 }
