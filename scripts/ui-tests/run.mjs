@@ -297,8 +297,10 @@ await test("endpoints list with Apdex, and one endpoint over time", async () => 
   assert(rows >= 5, `rows ${rows}`);
   const apdex = await page.locator("[data-page=endpoints] tbody tr td:nth-child(8)").allTextContents();
   assert(apdex.every((a) => /^[01]\.\d\d$/.test(a)), `apdex ${apdex}`);
+  await page.getByText("T = the tenant's setting").waitFor();
   await page.locator("[data-page=endpoints] tbody tr").first().click();
-  await page.locator("[data-page=endpoints] svg.chart").nth(2).waitFor();
+  // Requests, latency, status codes and Apdex over time.
+  await page.locator("[data-page=endpoints] svg.chart").nth(3).waitFor();
   await noErrorStates();
   await shot("endpoints");
 });
