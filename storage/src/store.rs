@@ -45,11 +45,27 @@ use crate::wal::{self, WalWriter};
 /// contract's much tighter window; this only keeps the engine's math sound.
 pub const MAX_ABS_TIMESTAMP: i64 = 253_402_300_800 * Micros::SECOND;
 
-/// Unsealed memory (filling and being written) beyond `memory_budget`
-/// times this makes appends wait before they write (`pressure.rs`); below
-/// it the background thread seals. Two leaves room for one seal in flight
-/// while appends continue.
-pub const BACKPRESSURE_FACTOR: usize = 2;
+/// Unsealed memory (filling and being written) past `memory_budget` times
+/// `SEAL_START_NUM / SEAL_START_DEN` makes the background thread seal the
+/// largest tenants; past the budget itself appends wait before they write
+/// (`pressure.rs`). The quarter between is room for the rows that arrive
+/// while a seal runs, so appends rarely wait and the budget is a bound.
+pub const SEAL_START_NUM: usize = 3;
+pub const SEAL_START_DEN: usize = 4;
+
+/// A tenant's own rows are sealed at `memory_budget` divided by this (or
+/// `seal_bytes`, whichever is smaller): a quarter, so one tenant's rows
+/// being sealed and those arriving meanwhile stay under where sealing of
+/// the largest starts.
+pub const TENANT_SEAL_DIVISOR: usize = 4;
+
+/// Decoded rollups of sealed segments are cached within `memory_budget`
+/// divided by this (`segment::rollup_cache`), beside the budget: 32 MiB at
+/// the default 256 MiB budget (the rollups of some 110 segments of the
+/// many-tenant backfill, ~280 KB each decoded). With a merge's eighth
+/// (`compaction::max_compaction_rows`) that keeps what the engine holds
+/// within 1.25 times the budget.
+pub const ROLLUP_CACHE_DIVISOR: usize = 8;
 
 /// Most times one read is run again after meeting damage it had not seen:
 /// each run leaves out at least one more damaged block, so a read that
@@ -219,6 +235,8 @@ impl Store {
         let dir = config.dir.clone();
         std::fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
         let lock = lock_dir(&dir)?;
+        crate::segment::rollup_cache::global()
+            .set_capacity(config.memory_budget / ROLLUP_CACHE_DIVISOR);
         let (catalog, state) = open_catalog(&dir)?;
         remove_leftovers(&dir, &state.segments)?;
 
@@ -316,7 +334,7 @@ impl Store {
                 store.active_bytes.fetch_add(added, Ordering::Relaxed);
                 st.applied_through = rec.lsn.0;
             }
-            if store.held_bytes() > store.config.memory_budget {
+            if store.held_bytes() > store.seal_start() {
                 // Records of a tenant arrive in LSN order, so what is
                 // applied is a prefix and may be sealed like at run time.
                 store.seal_over_budget();
@@ -440,7 +458,7 @@ impl Store {
         if need_seal {
             self.request_seal(&slot);
         }
-        if self.active_bytes.load(Ordering::Relaxed) > self.config.memory_budget {
+        if self.held_bytes() > self.seal_start() {
             self.request_budget_seal();
         }
         if self.wal_over_limit() {
@@ -786,9 +804,15 @@ impl Store {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Seals the largest tenants until active memory is under the budget.
+    /// Where sealing of the largest tenants starts (`SEAL_START_NUM`).
+    pub(crate) fn seal_start(&self) -> usize {
+        self.config.memory_budget / SEAL_START_DEN * SEAL_START_NUM
+    }
+
+    /// Seals the largest tenants until unsealed memory (rows being sealed
+    /// included) is under `seal_start`.
     pub(crate) fn seal_over_budget(&self) {
-        while self.active_bytes.load(Ordering::Relaxed) > self.config.memory_budget {
+        while self.held_bytes() > self.seal_start() {
             let largest = self
                 .slots()
                 .into_iter()
@@ -810,10 +834,15 @@ impl Store {
     }
 
     /// Whether a tenant's active rows are due for sealing by size: its
-    /// rows, or its bytes past `StoreConfig::seal_bytes` or half the budget.
+    /// rows, or its bytes past `StoreConfig::seal_bytes` or a quarter of
+    /// the budget (`TENANT_SEAL_DIVISOR`).
     fn over_limits(&self, active: &ActiveTenant) -> bool {
         active.rows() >= self.config.seal_rows
-            || active.bytes() >= self.config.seal_bytes.min(self.config.memory_budget / 2)
+            || active.bytes()
+                >= self
+                    .config
+                    .seal_bytes
+                    .min(self.config.memory_budget / TENANT_SEAL_DIVISOR)
     }
 
     /// Seals tenants over the row/byte limits, then enforces the budget.
@@ -828,18 +857,6 @@ impl Store {
             }
         }
         self.seal_over_budget();
-    }
-
-    /// Builds the summaries of frozen active chunks that have none yet, so
-    /// the first query after heavy ingest does not pay for them (the
-    /// background thread runs this between its other work).
-    pub(crate) fn warm_summaries(&self) {
-        for slot in self.slots() {
-            let chunks = slot.state.lock().active.unsummarized();
-            for c in chunks {
-                c.summary();
-            }
-        }
     }
 
     /// Seals tenants whose oldest active row is older than `seal_age`.
@@ -894,6 +911,8 @@ impl Store {
             partitions = frozen.len(),
             ms = started.elapsed().as_millis() as u64,
             ok = res.is_ok(),
+            held_bytes = self.held_bytes(),
+            rollup_cache_bytes = crate::segment::rollup_cache::global().held(),
             "sealed"
         );
         match res {
