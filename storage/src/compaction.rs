@@ -262,7 +262,9 @@ fn merge(store: &Store, tenant: &TenantId, p: PartitionStart, inputs: &[Sealed])
     // Every input is sealed, so the tenant's sealed-through LSN now is
     // true of the output (what a catalog rebuild reads from its footer).
     let through = store.sealed_through_of(tenant);
-    let new = store.write_segment_file(tenant, p, id, &sets, level, through)?;
+    // A merge is background work that nothing waits for: one core, so
+    // ingest, seals and queries keep the others.
+    let new = store.write_segment_file(tenant, p, id, &sets, level, through, 1)?;
     let old_ids: Vec<u64> = inputs.iter().map(|s| s.meta.id).collect();
     if let Err(e) = store.commit(&Change {
         add: vec![new.meta.clone()],

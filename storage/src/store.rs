@@ -67,6 +67,14 @@ pub const TENANT_SEAL_DIVISOR: usize = 4;
 /// within 1.25 times the budget.
 pub const ROLLUP_CACHE_DIVISOR: usize = 8;
 
+/// Partitions of one seal written at once. A small segment's cost is
+/// mostly its two fsyncs (file, then directory after the rename), and
+/// concurrent fsyncs overlap: on the development VM a segment file took
+/// 8.3 ms one at a time and 0.6 ms per file with 8 at once. A seal under
+/// a day's backfill writes 16-24 partitions. Each writer encodes on one
+/// thread then (a lone partition gets `segment::default_threads`).
+pub const SEAL_WRITERS: usize = 8;
+
 /// Most times one read is run again after meeting damage it had not seen:
 /// each run leaves out at least one more damaged block, so a read that
 /// meets more than this many fails (the next read goes further, since what
@@ -951,16 +959,19 @@ impl Store {
         frozen: &Frozen,
         through: u64,
     ) -> Result<Vec<Sealed>> {
-        let mut done: Vec<Sealed> = Vec::new();
-        let res = (|| {
-            for (p, chunks) in frozen {
+        let work: Vec<(crate::types::PartitionStart, Vec<ColumnSet>, SegmentId)> = frozen
+            .iter()
+            .filter_map(|(p, chunks)| {
                 let sets: Vec<ColumnSet> = chunks.iter().map(|c| c.set.clone()).collect();
                 if sets.iter().all(|s| s.rows == 0) {
-                    continue;
+                    return None;
                 }
                 let id = SegmentId(self.next_segment_id.fetch_add(1, Ordering::Relaxed));
-                done.push(self.write_segment_file(tenant, *p, id, &sets, 0, through)?);
-            }
+                Some((*p, sets, id))
+            })
+            .collect();
+        let (mut done, failed) = self.write_segments(tenant, &work, through);
+        let res = failed.map_or_else(|| Ok(()), Err).and_then(|()| {
             self.commit(&Change {
                 add: done.iter().map(|s| s.meta.clone()).collect(),
                 tenants: vec![(
@@ -971,11 +982,11 @@ impl Store {
                 )],
                 ..self.marks()
             })
-        })();
+        });
         match res {
             Ok(()) => Ok(done),
             Err(e) => {
-                for s in &done {
+                for s in done.drain(..) {
                     let _ = std::fs::remove_file(s.meta.path(&self.dir));
                 }
                 Err(e)
@@ -983,7 +994,68 @@ impl Store {
         }
     }
 
-    /// Writes (and opens) one segment file; not yet in the catalog.
+    /// Writes one segment per entry of `work`, up to `SEAL_WRITERS` at once
+    /// (each encoding on one thread then). Returns what was written, in
+    /// `work`'s order, and the first error if any entry failed.
+    fn write_segments(
+        &self,
+        tenant: &TenantId,
+        work: &[(crate::types::PartitionStart, Vec<ColumnSet>, SegmentId)],
+        through: u64,
+    ) -> (Vec<Sealed>, Option<StorageError>) {
+        let writers = SEAL_WRITERS.min(work.len());
+        let threads = if writers > 1 {
+            1
+        } else {
+            segment::default_threads()
+        };
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<(usize, Result<Sealed>)>> = Mutex::new(Vec::new());
+        let worker = || {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((p, sets, id)) = work.get(i) else {
+                    return;
+                };
+                let r = self.write_segment_file(tenant, *p, *id, sets, 0, through, threads);
+                let failed = r.is_err();
+                results.lock().push((i, r));
+                if failed {
+                    // The others finish what they started; nothing new.
+                    next.store(work.len(), Ordering::Relaxed);
+                }
+            }
+        };
+        std::thread::scope(|scope| {
+            for _ in 1..writers {
+                if let Err(e) = std::thread::Builder::new()
+                    .name("pulsestream-seal".into())
+                    .spawn_scoped(scope, worker)
+                {
+                    // Fewer writers only make the seal slower.
+                    tracing::warn!(error = %e, "cannot start a segment writer thread");
+                }
+            }
+            worker();
+        });
+        let mut results = results.into_inner();
+        results.sort_by_key(|(i, _)| *i);
+        let mut done = Vec::with_capacity(results.len());
+        let mut first_err = None;
+        for (_, r) in results {
+            match r {
+                Ok(s) => done.push(s),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        (done, first_err)
+    }
+
+    /// Writes (and opens) one segment file, encoding on `threads` threads;
+    /// not yet in the catalog.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn write_segment_file(
         &self,
         tenant: &TenantId,
@@ -992,6 +1064,7 @@ impl Store {
         sets: &[ColumnSet],
         level: u32,
         sealed_through: u64,
+        threads: usize,
     ) -> Result<Sealed> {
         let rel = paths::segment_rel_path(tenant, partition, id);
         let path = self.dir.join(&rel);
@@ -1001,12 +1074,7 @@ impl Store {
         let mut opts = WriteOptions::from_config(&self.config);
         opts.sealed_through = sealed_through;
         opts.level = level;
-        if level > 0 {
-            // A merge is background work that nothing waits for: one core,
-            // so ingest and queries keep the others. Sealing (level 0)
-            // takes them all, since appenders wait on it under pressure.
-            opts.threads = 1;
-        }
+        opts.threads = threads.max(1);
         let summary = segment::write_segment_dyn(
             &path,
             id,
