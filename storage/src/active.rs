@@ -1019,7 +1019,11 @@ mod tests {
         }
         assert_eq!(full, 2, "two full chunks; the 10-row tail is not frozen");
         assert!(summaries > 0);
-        assert_eq!(held, a.bytes(), "the tenant's total is its chunks' and tails'");
+        assert_eq!(
+            held,
+            a.bytes(),
+            "the tenant's total is its chunks' and tails'"
+        );
         // A seal takes out exactly what was charged, summaries included,
         // and a failed one puts it all back.
         let frozen = a.take_all();

@@ -109,7 +109,9 @@ impl Rollups {
             + self
                 .by_minute
                 .iter()
-                .map(|(k, a)| opt_heap(&k.service) + k.event_type.capacity() + a.sketch.heap_bytes())
+                .map(|(k, a)| {
+                    opt_heap(&k.service) + k.event_type.capacity() + a.sketch.heap_bytes()
+                })
                 .sum::<usize>();
         let route = self.by_route.capacity() * std::mem::size_of::<(RouteKey, RollupAgg)>()
             + self

@@ -228,6 +228,10 @@ fn a_seal_over_many_partitions_written_at_once_is_all_or_nothing() {
         assert!(report.is_sound(), "{:?}", report.problems);
         let store = Store::open(config(dir.path(), &faulty)).expect("reopen");
         assert_eq!(rows(&store), 240);
-        assert_eq!(store.stats().tenants[0].active_rows, 0, "nothing replayed twice");
+        assert_eq!(
+            store.stats().tenants[0].active_rows,
+            0,
+            "nothing replayed twice"
+        );
     }
 }

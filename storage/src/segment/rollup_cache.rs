@@ -198,6 +198,10 @@ mod tests {
         let r = rollups(10);
         cache.insert(1, r.clone());
         assert_eq!(cache.held(), 0, "over capacity: evicted at once");
-        assert_eq!(Arc::strong_count(&r), 1, "the caller's copy is all that is left");
+        assert_eq!(
+            Arc::strong_count(&r),
+            1,
+            "the caller's copy is all that is left"
+        );
     }
 }

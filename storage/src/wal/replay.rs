@@ -214,10 +214,17 @@ pub fn verify_wal(dir: &Path) -> Result<WalCheck> {
     let mut next_seq = 0u64;
     for (i, (_, path)) in files.into_iter().enumerate() {
         let bytes = std::fs::read(&path).map_err(|e| StorageError::io(&path, e))?;
-        let scan = match scan_file(&path, &bytes, &mut last_lsn, next_seq, |_| false, |r| {
-            next_seq = next_seq.max(r.end_seq());
-            Ok(())
-        }) {
+        let scan = match scan_file(
+            &path,
+            &bytes,
+            &mut last_lsn,
+            next_seq,
+            |_| false,
+            |r| {
+                next_seq = next_seq.max(r.end_seq());
+                Ok(())
+            },
+        ) {
             Ok(s) => s,
             Err(e) => {
                 out.problems.push(format!("{}: {e}", path.display()));

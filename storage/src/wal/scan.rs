@@ -10,8 +10,7 @@
 use std::path::Path;
 
 use super::record::{
-    Decoded, FRAME_HEADER_BYTES, MAX_RECORD_BYTES, RecordHead, decode_record,
-    decode_record_unless,
+    Decoded, FRAME_HEADER_BYTES, MAX_RECORD_BYTES, RecordHead, decode_record, decode_record_unless,
 };
 use super::{WAL_HEADER_BYTES, WAL_MAGIC, WAL_VERSION};
 use crate::codec::Reader;

@@ -585,10 +585,14 @@ mod tests {
             assert_eq!(mine[0].prev_lsn, 0);
         }
         let mut seen = Vec::new();
-        let out = replay::replay(dir.path(), |_| false, |rec| {
-            seen.push((rec.lsn.0, rec.first_seq, rec.events.len()));
-            Ok(())
-        })
+        let out = replay::replay(
+            dir.path(),
+            |_| false,
+            |rec| {
+                seen.push((rec.lsn.0, rec.first_seq, rec.events.len()));
+                Ok(())
+            },
+        )
         .unwrap();
         assert_eq!(seen.len(), 320);
         assert!(
@@ -659,10 +663,14 @@ mod tests {
         let f = OpenOptions::new().write(true).open(&path).unwrap();
         f.set_len(len - 3).unwrap();
         let mut n = 0;
-        let out = replay::replay(dir.path(), |_| false, |_| {
-            n += 1;
-            Ok(())
-        })
+        let out = replay::replay(
+            dir.path(),
+            |_| false,
+            |_| {
+                n += 1;
+                Ok(())
+            },
+        )
         .unwrap();
         assert_eq!(n, 4);
         // The torn record's header still reads: its LSN counts as used.
@@ -682,10 +690,14 @@ mod tests {
         let problems = replay::verify_wal(dir.path()).unwrap().problems;
         assert_eq!(problems.len(), 1, "{problems:?}");
         let mut n = 0;
-        replay::replay(dir.path(), |_| false, |_| {
-            n += 1;
-            Ok(())
-        })
+        replay::replay(
+            dir.path(),
+            |_| false,
+            |_| {
+                n += 1;
+                Ok(())
+            },
+        )
         .unwrap();
         assert_eq!(n, 3);
     }
