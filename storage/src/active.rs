@@ -29,8 +29,16 @@ use crate::types::{Micros, PartitionStart, TenantId};
 /// a query's per-block overhead stays negligible.
 pub const CHUNK_ROWS: usize = 8192;
 
-/// Memory charged per row before strings: 9 ints, 1 float, 7 string codes.
-const FIXED_ROW_BYTES: usize = 9 * 8 + 8 + 7 * 4;
+/// Memory charged per row slot before strings: 8 ints, 1 float, 7 string
+/// codes. Charged per slot of capacity, not per row: the columns grow by
+/// doubling, and a tail of 5,000 rows holds room for 8,192.
+const FIXED_ROW_BYTES: usize = 8 * 8 + 8 + 7 * 4;
+/// Memory charged once per tail (later the chunk made from it) besides its
+/// rows: the tail's own struct (~1.3 KB of vectors, builders and maps), the
+/// frozen chunk's column map with an `Arc` per column (~2 KB) and the
+/// partition's map entry. With a day's backfill over 50 tenants there are
+/// over a thousand partitions, so this is tens of MB.
+const CHUNK_OVERHEAD_BYTES: usize = 4096;
 /// Memory charged per distinct string on top of its bytes (String header,
 /// hash-index entry).
 const STRING_OVERHEAD_BYTES: usize = 40;
@@ -251,6 +259,8 @@ impl AttrCol {
 struct Tail {
     rows: usize,
     bytes: usize,
+    /// Row slots charged so far (the fixed columns' capacity).
+    charged_slots: usize,
     min_ts: i64,
     max_ts: i64,
     ts: Vec<i64>,
@@ -281,6 +291,7 @@ impl Default for Tail {
         Tail {
             rows: 0,
             bytes: 0,
+            charged_slots: 0,
             min_ts: 0,
             max_ts: 0,
             ts: Vec::new(),
@@ -332,7 +343,13 @@ impl Tail {
         self.req_bytes.push(opt_int(e.request_bytes));
         self.resp_bytes.push(opt_int(e.response_bytes));
         self.latency.push(e.latency_ms.unwrap_or(f64::NAN));
-        let mut bytes = FIXED_ROW_BYTES;
+        let mut bytes = if row == 0 { CHUNK_OVERHEAD_BYTES } else { 0 };
+        // The fixed columns grow together; `ts` stands for all of them.
+        let slots = self.ts.capacity();
+        if slots > self.charged_slots {
+            bytes += (slots - self.charged_slots) * FIXED_ROW_BYTES;
+            self.charged_slots = slots;
+        }
         bytes += self.event_type.push(Some(&e.event_type));
         bytes += self.service.push(e.service.as_deref());
         bytes += self.endpoint.push(e.endpoint.as_deref());
@@ -386,6 +403,7 @@ impl Tail {
         Tail {
             rows: self.rows,
             bytes: self.bytes,
+            charged_slots: self.charged_slots,
             min_ts: self.min_ts,
             max_ts: self.max_ts,
             ts: self.ts.clone(),
@@ -467,12 +485,26 @@ impl PartitionBuf {
     fn rows(&self) -> usize {
         self.chunks.iter().map(|c| c.set.rows).sum::<usize>() + self.tail.rows
     }
-    fn freeze_tail(&mut self) {
-        if self.tail.rows > 0 {
-            let tail = std::mem::take(&mut self.tail);
-            self.chunks.push(Arc::new(tail.into_chunk(true)));
-            self.tail_cache = None;
+    /// Freezes the tail into a chunk. With `summarize` the chunk's summary
+    /// is built now and charged (returns the bytes it adds): a full chunk
+    /// stays in memory until sealed and every query over it wants the
+    /// summary. A tail frozen for sealing is gone soon; its summary is built
+    /// only if a query asks meanwhile.
+    fn freeze_tail(&mut self, summarize: bool) -> usize {
+        if self.tail.rows == 0 {
+            return 0;
         }
+        let tail = std::mem::take(&mut self.tail);
+        let mut chunk = tail.into_chunk(true);
+        let mut added = 0;
+        if summarize {
+            let summary = chunk.summary();
+            added = summary.heap_bytes() + std::mem::size_of::<Arc<Rollups>>();
+            chunk.bytes += added;
+        }
+        self.chunks.push(Arc::new(chunk));
+        self.tail_cache = None;
+        added
     }
     fn snapshot_chunks(&mut self) -> Vec<Arc<Chunk>> {
         let mut out = self.chunks.clone();
@@ -539,7 +571,7 @@ impl ActiveTenant {
             added += p.tail.push(e, first_seq + i as u64);
             p.tail_cache = None;
             if p.tail.rows >= CHUNK_ROWS {
-                p.freeze_tail();
+                added += p.freeze_tail(true);
             }
         }
         if !events.is_empty() && self.since.is_none() {
@@ -548,17 +580,6 @@ impl ActiveTenant {
         self.rows += events.len();
         self.bytes += added;
         added
-    }
-
-    /// Frozen chunks whose summary is not built yet (for warming them
-    /// off the query path).
-    pub fn unsummarized(&self) -> Vec<Arc<Chunk>> {
-        self.partitions
-            .values()
-            .flat_map(|p| &p.chunks)
-            .filter(|c| c.frozen && c.summary.get().is_none())
-            .cloned()
-            .collect()
     }
 
     /// Takes every row out (for sealing or dropping); returns them per partition.
@@ -570,7 +591,7 @@ impl ActiveTenant {
         parts
             .into_iter()
             .map(|(k, mut p)| {
-                p.freeze_tail();
+                p.freeze_tail(false);
                 (PartitionStart(Micros(k)), p.chunks)
             })
             .collect()
@@ -725,7 +746,7 @@ impl ScanUnit for ActiveUnit {
         // Not kept for rows in memory: the engine then reads the block.
         None
     }
-    fn distinct_strings(&self, _key: &ColumnKey) -> Option<&[String]> {
+    fn distinct_strings(&self, _key: &ColumnKey) -> Option<Vec<String>> {
         None
     }
     fn attribute_keys(&self) -> Vec<ColumnKey> {
@@ -977,19 +998,57 @@ mod tests {
     }
 
     #[test]
-    fn unsummarized_lists_frozen_chunks_until_their_summary_exists() {
+    fn full_chunks_carry_their_summary_and_every_byte_is_charged_once() {
         let events: Vec<Event> = (0..(2 * CHUNK_ROWS as u64 + 10))
             .map(sample_event)
             .collect();
         let mut a = ActiveTenant::default();
+        let charged = a.insert(&events, 1, HOUR);
+        assert_eq!(charged, a.bytes());
+        let mut summaries = 0;
+        let mut full = 0;
+        let mut held = 0;
+        for p in a.partitions.values() {
+            for c in &p.chunks {
+                let s = c.summary.get().expect("built when the chunk was frozen");
+                summaries += s.heap_bytes();
+                full += 1;
+                held += c.bytes;
+            }
+            held += p.tail.bytes;
+        }
+        assert_eq!(full, 2, "two full chunks; the 10-row tail is not frozen");
+        assert!(summaries > 0);
+        assert_eq!(
+            held,
+            a.bytes(),
+            "the tenant's total is its chunks' and tails'"
+        );
+        // A seal takes out exactly what was charged, summaries included,
+        // and a failed one puts it all back.
+        let frozen = a.take_all();
+        let taken: usize = frozen
+            .iter()
+            .flat_map(|(_, chunks)| chunks.iter().map(|c| c.bytes))
+            .sum();
+        assert_eq!(taken, charged);
+        assert_eq!(a.bytes(), 0);
+        a.restore(frozen);
+        assert_eq!(a.bytes(), charged);
+        assert_eq!(a.drop_partitions_before(i64::MAX), 1);
+        assert_eq!(a.bytes(), 0);
+    }
+
+    #[test]
+    fn a_tail_is_charged_for_the_room_it_holds() {
+        let events: Vec<Event> = (0..5_000).map(sample_event).collect();
+        let mut a = ActiveTenant::default();
         a.insert(&events, 1, HOUR);
-        // Two full chunks; the 10-row tail is not frozen.
-        let cold = a.unsummarized();
-        assert_eq!(cold.len(), 2);
-        cold[0].summary();
-        assert_eq!(a.unsummarized().len(), 1);
-        cold[1].summary();
-        assert!(a.unsummarized().is_empty());
+        let p = a.partitions.values().next().unwrap();
+        assert_eq!(p.tail.ts.capacity(), CHUNK_ROWS, "doubling growth");
+        // Every slot of capacity, not only the 5,000 rows.
+        assert!(a.bytes() >= CHUNK_ROWS * FIXED_ROW_BYTES + CHUNK_OVERHEAD_BYTES);
+        assert!(a.bytes() < CHUNK_ROWS * FIXED_ROW_BYTES + CHUNK_OVERHEAD_BYTES + 5_000 * 400);
     }
 
     #[test]

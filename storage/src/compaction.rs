@@ -1,7 +1,7 @@
 //! Background maintenance of a store: merging a partition's small segments
 //! into one time-sorted segment, retention (dropping whole partitions or a
-//! whole tenant), and the background thread that seals by age, by size and
-//! under the memory budget, and compacts.
+//! whole tenant), and the background threads: one seals by age, by size,
+//! under the memory budget and for the WAL bound; the other compacts.
 //!
 //! Every catalog change here is one transaction; files are deleted only
 //! after it committed (a crash in between leaves files the catalog does not
@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
 
@@ -29,11 +29,29 @@ const TICK: Duration = Duration::from_secs(1);
 /// How often the background thread runs a compaction pass.
 const COMPACT_EVERY: Duration = Duration::from_secs(30);
 
-/// Most rows merged into one segment by compaction: a merge holds its input
-/// decoded in memory (up to ~250 B/row with unique trace ids), so this
-/// bounds it to about the memory budget. Segments sealed by size are about
-/// this large already; compaction is for the small ones sealed by age.
+/// Most rows merged into one segment by compaction, whatever the budget.
+/// Segments sealed by size are about this large already; compaction is for
+/// the small ones sealed by age or under memory pressure.
 pub const MAX_COMPACTION_ROWS: u64 = 1 << 20;
+
+/// Fewest rows a merge may take, however small the budget.
+const MIN_COMPACTION_ROWS: u64 = 16 << 10;
+
+/// Memory a merge holds per input row: the row decoded (up to ~250 B with
+/// unique trace ids and messages) and the writer's sort order and
+/// flattened column (~50 B).
+const COMPACTION_BYTES_PER_ROW: u64 = 320;
+
+/// A merge holds at most `memory_budget` divided by this: an eighth (32 MiB
+/// at the default budget, ~100 k rows), beside the budget itself. Merges
+/// of a million rows held ~300 MB and made RSS peak at 2.3x the budget.
+const COMPACTION_BUDGET_DIVISOR: u64 = 8;
+
+/// Rows one merge may take under `config`'s memory budget.
+pub fn max_compaction_rows(config: &crate::config::StoreConfig) -> u64 {
+    (config.memory_budget as u64 / COMPACTION_BUDGET_DIVISOR / COMPACTION_BYTES_PER_ROW)
+        .clamp(MIN_COMPACTION_ROWS, MAX_COMPACTION_ROWS)
+}
 
 /// Pending requests the background thread's channel holds.
 const REQUEST_SLOTS: usize = 4;
@@ -48,10 +66,14 @@ enum Msg {
     Stop,
 }
 
-/// The background thread's handle.
+/// The background threads' handles: one seals (by age, size, budget and
+/// the WAL bound), one compacts. Apart, so that a long merge never holds
+/// up a seal while appends wait for memory.
 pub(crate) struct Background {
     tx: Sender<Msg>,
     handle: Option<std::thread::JoinHandle<()>>,
+    compact_tx: Sender<()>,
+    compact_handle: Option<std::thread::JoinHandle<()>>,
 }
 
 pub(crate) fn start_background(store: &Arc<Store>) {
@@ -60,24 +82,50 @@ pub(crate) fn start_background(store: &Arc<Store>) {
     // re-checks the limits), so appends never queue unboundedly.
     let (tx, rx) = channel::bounded(REQUEST_SLOTS);
     let weak = Arc::downgrade(store);
-    match std::thread::Builder::new()
+    let handle = match std::thread::Builder::new()
         .name("pulsestream-maint".into())
         .spawn(move || run(weak, rx))
     {
-        Ok(h) => {
-            *store.background.lock() = Some(Background {
-                tx,
-                handle: Some(h),
-            })
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the storage background thread");
+            return;
         }
-        Err(e) => tracing::error!(error = %e, "cannot start the storage background thread"),
+    };
+    let (compact_tx, compact_rx) = channel::bounded(1);
+    let weak = Arc::downgrade(store);
+    let compact_handle = std::thread::Builder::new()
+        .name("pulsestream-compact".into())
+        .spawn(move || run_compaction(weak, compact_rx))
+        .map_err(|e| tracing::error!(error = %e, "cannot start the compaction thread"))
+        .ok();
+    *store.background.lock() = Some(Background {
+        tx,
+        handle: Some(handle),
+        compact_tx,
+        compact_handle,
+    });
+}
+
+/// Compacts every `COMPACT_EVERY` until told to stop (or the store is gone).
+fn run_compaction(weak: Weak<Store>, rx: Receiver<()>) {
+    loop {
+        match rx.recv_timeout(COMPACT_EVERY) {
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        let Some(store) = weak.upgrade() else {
+            return;
+        };
+        if let Err(e) = compact(&store) {
+            tracing::warn!(error = %e, "compaction failed");
+        }
     }
 }
 
 /// Holds only a weak reference between ticks, so dropping the last `Arc`
 /// of the store ends the thread.
 fn run(weak: Weak<Store>, rx: Receiver<Msg>) {
-    let mut last_compact = Instant::now();
     loop {
         let msg = rx.recv_timeout(TICK);
         let Some(store) = weak.upgrade() else {
@@ -95,13 +143,6 @@ fn run(weak: Weak<Store>, rx: Receiver<Msg>) {
         // A request may have been dropped while the channel was full.
         store.seal_over_budget();
         store.seal_for_wal();
-        store.warm_summaries();
-        if last_compact.elapsed() >= COMPACT_EVERY {
-            if let Err(e) = compact(&store) {
-                tracing::warn!(error = %e, "compaction failed");
-            }
-            last_compact = Instant::now();
-        }
     }
 }
 
@@ -133,10 +174,14 @@ pub(crate) fn stop_background(store: &Store) {
     let bg = store.background.lock().take();
     if let Some(mut bg) = bg {
         let _ = bg.tx.send(Msg::Stop);
-        if let Some(h) = bg.handle.take()
-            && h.thread().id() != std::thread::current().id()
+        let _ = bg.compact_tx.try_send(());
+        for h in [bg.handle.take(), bg.compact_handle.take()]
+            .into_iter()
+            .flatten()
         {
-            let _ = h.join();
+            if h.thread().id() != std::thread::current().id() {
+                let _ = h.join();
+            }
         }
     }
 }
@@ -145,6 +190,7 @@ pub(crate) fn stop_background(store: &Store) {
 pub(crate) fn stop_background_no_join(store: &Store) {
     if let Some(bg) = store.background.lock().take() {
         let _ = bg.tx.send(Msg::Stop);
+        let _ = bg.compact_tx.try_send(());
     }
 }
 
@@ -155,6 +201,7 @@ pub(crate) fn stop_background_no_join(store: &Store) {
 pub(crate) fn compact(store: &Store) -> Result<u64> {
     let _m = store.maintenance.lock();
     let min = store.config.compaction_min_segments.max(2);
+    let max_rows = max_compaction_rows(&store.config);
     let mut groups: Vec<(TenantId, i64, Vec<Sealed>)> = Vec::new();
     {
         let view = store.view.read();
@@ -173,7 +220,7 @@ pub(crate) fn compact(store: &Store) -> Result<u64> {
                     .into_iter()
                     .take_while(|s| {
                         total += s.meta.rows;
-                        total <= MAX_COMPACTION_ROWS
+                        total <= max_rows
                     })
                     .collect();
                 if pick.len() >= min {
@@ -184,6 +231,10 @@ pub(crate) fn compact(store: &Store) -> Result<u64> {
     }
     let mut merged = 0;
     for (t, p, inputs) in groups {
+        if store.closed() {
+            // Closing waits for this thread: the rest can wait for the next open.
+            break;
+        }
         match merge(store, &t, PartitionStart(Micros(p)), &inputs) {
             Ok(()) => merged += 1,
             Err(e @ StorageError::Closed) => return Err(e),
@@ -211,7 +262,9 @@ fn merge(store: &Store, tenant: &TenantId, p: PartitionStart, inputs: &[Sealed])
     // Every input is sealed, so the tenant's sealed-through LSN now is
     // true of the output (what a catalog rebuild reads from its footer).
     let through = store.sealed_through_of(tenant);
-    let new = store.write_segment_file(tenant, p, id, &sets, level, through)?;
+    // A merge is background work that nothing waits for: one core, so
+    // ingest, seals and queries keep the others.
+    let new = store.write_segment_file(tenant, p, id, &sets, level, through, 1)?;
     let old_ids: Vec<u64> = inputs.iter().map(|s| s.meta.id).collect();
     if let Err(e) = store.commit(&Change {
         add: vec![new.meta.clone()],

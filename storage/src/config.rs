@@ -15,14 +15,18 @@ pub struct StoreConfig {
     /// segments of tens of MB on disk, big enough to compress well.
     pub seal_rows: usize,
     /// ...or at this many bytes of active memory for the tenant, and never
-    /// past half of `memory_budget`: the rows being sealed and the rows
-    /// arriving meanwhile then fit the budget together.
+    /// past a quarter of `memory_budget`: the rows being sealed and the rows
+    /// arriving meanwhile then stay well within the budget.
     pub seal_bytes: usize,
     /// ...or when its oldest row is this old, so the WAL stays short and a
     /// crash replays little.
     pub seal_age: Duration,
-    /// All tenants' active segments together may hold this much; beyond it
-    /// the largest is sealed first.
+    /// All tenants' unsealed rows together (being filled or being written
+    /// out, with their summaries and per-chunk overhead) may hold this
+    /// much: past three quarters of it the largest tenants are sealed,
+    /// past it appends wait (`max_append_wait`). Beside it, an eighth of it
+    /// caches decoded rollups of sealed segments (`store::ROLLUP_CACHE_DIVISOR`)
+    /// and an eighth bounds a compaction merge.
     pub memory_budget: usize,
     /// Rows per column block in sealed segments: the unit of reading,
     /// checksumming and pruning.
@@ -37,8 +41,8 @@ pub struct StoreConfig {
     /// this much, whatever the tenant mix. 512 MiB replays in a few
     /// seconds.
     pub max_wal_bytes: u64,
-    /// How long an append waits for memory when unsealed data is past
-    /// twice the budget, before it answers `Overloaded` (nothing stored).
+    /// How long an append waits for memory when unsealed data is past the
+    /// budget, before it answers `Overloaded` (nothing stored).
     /// Well under a request timeout, long enough for a seal or two.
     pub max_append_wait: Duration,
     /// Compaction merges a partition's segments when it has at least this many.

@@ -110,7 +110,7 @@ impl ScanUnit for Guarded {
             None => None,
         }
     }
-    fn distinct_strings(&self, key: &ColumnKey) -> Option<&[String]> {
+    fn distinct_strings(&self, key: &ColumnKey) -> Option<Vec<String>> {
         self.inner.distinct_strings(key)
     }
     fn attribute_keys(&self) -> Vec<ColumnKey> {

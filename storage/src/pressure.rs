@@ -2,12 +2,15 @@
 //! before anything is written, and which tenants are sealed when active
 //! memory or the WAL grow past their limits.
 //!
-//! - Memory: `active_bytes` (rows being filled) plus `sealing_bytes` (rows
-//!   frozen and being written out, still in memory) is what the budget
-//!   bounds. Past `memory_budget` the background thread seals the largest
-//!   tenants; past `BACKPRESSURE_FACTOR` times it an append waits (at most
-//!   `max_append_wait`) for room *before* it writes the WAL, then gives up
-//!   with `Overloaded`: nothing was stored, the client retries.
+//! - Memory: `active_bytes` (rows being filled, with their chunk summaries
+//!   and per-chunk overhead) plus `sealing_bytes` (rows frozen and being
+//!   written out, still in memory) is what the budget bounds. Past three
+//!   quarters of `memory_budget` the background thread seals the largest
+//!   tenants; past the budget an append waits (at most `max_append_wait`)
+//!   for room *before* it writes the WAL, then gives up with `Overloaded`:
+//!   nothing was stored, the client retries. An append checks before it
+//!   adds its rows, so the bound is exceeded by at most the batches being
+//!   applied at that moment.
 //! - WAL: past `max_wal_bytes` the tenants whose unsealed records pin the
 //!   oldest WAL file are sealed so the file can be deleted (as a database
 //!   flushes the memtables that pin its oldest log); past it plus one file,
@@ -17,7 +20,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::error::{Result, StorageError};
-use crate::store::{BACKPRESSURE_FACTOR, Store};
+use crate::store::Store;
 
 /// How long one wait for room sleeps before looking again: a seal that
 /// finishes wakes waiters at once; this only covers a wakeup lost between
@@ -37,9 +40,7 @@ impl Store {
     }
 
     fn hard_limit(&self) -> usize {
-        self.config
-            .memory_budget
-            .saturating_mul(BACKPRESSURE_FACTOR)
+        self.config.memory_budget
     }
 
     /// Waits until an append may write: held memory under the hard limit.
@@ -199,7 +200,7 @@ mod tests {
         // Sealing cannot run while its lock is held: memory piles up.
         let guard = slot.seal_lock.lock();
         let k = append_until_refused(&store, &t, 200, 1000);
-        assert!(store.held_bytes() > 2 * (64 << 10));
+        assert!(store.held_bytes() > 64 << 10);
         let durable = store.wal.durable_lsn();
         assert_eq!(durable, k as u64, "the refused batch was not logged");
         // Once sealing runs again the same batch goes in.

@@ -116,21 +116,30 @@ pub fn rebuild_catalog(dir: &Path) -> Result<RebuildReport> {
     let mut last = 0u64;
     for (_, path) in wal::replay::list_files(dir)? {
         let bytes = std::fs::read(&path).map_err(|e| StorageError::io(&path, e))?;
-        let scan = wal::scan::scan_file(&path, &bytes, &mut last, wal_seq_max, |rec| {
-            wal_seq_max = wal_seq_max.max(rec.first_seq + rec.events.len() as u64);
-            wal_lsn_max = wal_lsn_max.max(rec.lsn.0);
-            if let Some(&top) = max_seq.get(&rec.tenant)
-                && rec.first_seq <= top
-                && let Some(m) = tenants.get_mut(&rec.tenant)
-                && rec.lsn.0 > m.sealed_through
-            {
-                m.sealed_through = rec.lsn.0;
-                if has_v1.contains(&rec.tenant) && !report.from_wal.contains(&rec.tenant) {
-                    report.from_wal.push(rec.tenant.clone());
+        // Only the records' heads matter here: no event is decoded.
+        let scan = wal::scan::scan_file(
+            &path,
+            &bytes,
+            &mut last,
+            wal_seq_max,
+            |_| true,
+            |rec| {
+                wal_seq_max = wal_seq_max.max(rec.end_seq());
+                wal_lsn_max = wal_lsn_max.max(rec.lsn().0);
+                let tenant = rec.tenant();
+                if let Some(&top) = max_seq.get(tenant)
+                    && rec.first_seq() <= top
+                    && let Some(m) = tenants.get_mut(tenant)
+                    && rec.lsn().0 > m.sealed_through
+                {
+                    m.sealed_through = rec.lsn().0;
+                    if has_v1.contains(tenant) && !report.from_wal.contains(tenant) {
+                        report.from_wal.push(tenant.clone());
+                    }
                 }
-            }
-            Ok(())
-        });
+                Ok(())
+            },
+        );
         if let Err(e) = scan {
             tracing::warn!(path = %path.display(), error = %e, "WAL file not readable while rebuilding");
         }

@@ -95,3 +95,35 @@ pub struct Rollups {
     pub by_minute: Vec<(MinuteKey, RollupAgg)>,
     pub by_route: Vec<(RouteKey, RollupAgg)>,
 }
+
+fn opt_heap(s: &Option<String>) -> usize {
+    s.as_ref().map_or(0, String::capacity)
+}
+
+impl Rollups {
+    /// Memory held, heap included (the table entries, their strings and
+    /// sketch bins): what the memory budget charges for an active chunk's
+    /// summary.
+    pub fn heap_bytes(&self) -> usize {
+        let minute = self.by_minute.capacity() * std::mem::size_of::<(MinuteKey, RollupAgg)>()
+            + self
+                .by_minute
+                .iter()
+                .map(|(k, a)| {
+                    opt_heap(&k.service) + k.event_type.capacity() + a.sketch.heap_bytes()
+                })
+                .sum::<usize>();
+        let route = self.by_route.capacity() * std::mem::size_of::<(RouteKey, RollupAgg)>()
+            + self
+                .by_route
+                .iter()
+                .map(|(k, a)| {
+                    opt_heap(&k.service)
+                        + opt_heap(&k.endpoint)
+                        + k.event_type.capacity()
+                        + a.sketch.heap_bytes()
+                })
+                .sum::<usize>();
+        std::mem::size_of::<Rollups>() + minute + route
+    }
+}

@@ -29,8 +29,10 @@ pub trait ScanUnit: Send + Sync {
     /// `None` when unknown: the caller must then assume anything may match.
     fn column_stats(&self, block: Option<usize>, key: &ColumnKey) -> Option<ColumnStats>;
     /// Every distinct value of a string column in the unit, when the unit keeps
-    /// that list (low-cardinality columns); `None` when it does not.
-    fn distinct_strings(&self, key: &ColumnKey) -> Option<&[String]>;
+    /// that list (low-cardinality columns); `None` when it does not. Owned:
+    /// a sealed segment keeps its lists packed (one buffer per column, not
+    /// a `String` per value), which is most of what an open segment holds.
+    fn distinct_strings(&self, key: &ColumnKey) -> Option<Vec<String>>;
     /// Every attribute column present anywhere in the unit
     /// (`AttrStr`/`AttrNum`/`AttrBool` keys), so a search can rebuild events.
     fn attribute_keys(&self) -> Vec<ColumnKey>;

@@ -45,11 +45,35 @@ use crate::wal::{self, WalWriter};
 /// contract's much tighter window; this only keeps the engine's math sound.
 pub const MAX_ABS_TIMESTAMP: i64 = 253_402_300_800 * Micros::SECOND;
 
-/// Unsealed memory (filling and being written) beyond `memory_budget`
-/// times this makes appends wait before they write (`pressure.rs`); below
-/// it the background thread seals. Two leaves room for one seal in flight
-/// while appends continue.
-pub const BACKPRESSURE_FACTOR: usize = 2;
+/// Unsealed memory (filling and being written) past `memory_budget` times
+/// `SEAL_START_NUM / SEAL_START_DEN` makes the background thread seal the
+/// largest tenants; past the budget itself appends wait before they write
+/// (`pressure.rs`). The quarter between is room for the rows that arrive
+/// while a seal runs, so appends rarely wait and the budget is a bound.
+pub const SEAL_START_NUM: usize = 3;
+pub const SEAL_START_DEN: usize = 4;
+
+/// A tenant's own rows are sealed at `memory_budget` divided by this (or
+/// `seal_bytes`, whichever is smaller): a quarter, so one tenant's rows
+/// being sealed and those arriving meanwhile stay under where sealing of
+/// the largest starts.
+pub const TENANT_SEAL_DIVISOR: usize = 4;
+
+/// Decoded rollups of sealed segments are cached within `memory_budget`
+/// divided by this (`segment::rollup_cache`), beside the budget: 32 MiB at
+/// the default 256 MiB budget (the rollups of some 110 segments of the
+/// many-tenant backfill, ~280 KB each decoded). With a merge's eighth
+/// (`compaction::max_compaction_rows`) that keeps what the engine holds
+/// within 1.25 times the budget.
+pub const ROLLUP_CACHE_DIVISOR: usize = 8;
+
+/// Partitions of one seal written at once. A small segment's cost is
+/// mostly its two fsyncs (file, then directory after the rename), and
+/// concurrent fsyncs overlap: on the development VM a segment file took
+/// 8.3 ms one at a time and 0.6 ms per file with 8 at once. A seal under
+/// a day's backfill writes 16-24 partitions. Each writer encodes on one
+/// thread then (a lone partition gets `segment::default_threads`).
+pub const SEAL_WRITERS: usize = 8;
 
 /// Most times one read is run again after meeting damage it had not seen:
 /// each run leaves out at least one more damaged block, so a read that
@@ -219,6 +243,8 @@ impl Store {
         let dir = config.dir.clone();
         std::fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
         let lock = lock_dir(&dir)?;
+        crate::segment::rollup_cache::global()
+            .set_capacity(config.memory_budget / ROLLUP_CACHE_DIVISOR);
         let (catalog, state) = open_catalog(&dir)?;
         remove_leftovers(&dir, &state.segments)?;
 
@@ -292,7 +318,9 @@ impl Store {
         });
         let pm = store.config.partition_micros;
         let mut sealed_in_replay = 0u64;
-        let outcome = wal::replay(&dir, |rec| {
+        // Sealed records are only checksummed, not decoded.
+        let sealed = |h: &wal::record::RecordHead| h.lsn.0 <= store.sealed_through_of(&h.tenant);
+        let outcome = wal::replay(&dir, sealed, |rec| {
             if rec.lsn.0 <= store.sealed_through_of(&rec.tenant) {
                 return Ok(());
             }
@@ -314,7 +342,7 @@ impl Store {
                 store.active_bytes.fetch_add(added, Ordering::Relaxed);
                 st.applied_through = rec.lsn.0;
             }
-            if store.held_bytes() > store.config.memory_budget {
+            if store.held_bytes() > store.seal_start() {
                 // Records of a tenant arrive in LSN order, so what is
                 // applied is a prefix and may be sealed like at run time.
                 store.seal_over_budget();
@@ -438,7 +466,7 @@ impl Store {
         if need_seal {
             self.request_seal(&slot);
         }
-        if self.active_bytes.load(Ordering::Relaxed) > self.config.memory_budget {
+        if self.held_bytes() > self.seal_start() {
             self.request_budget_seal();
         }
         if self.wal_over_limit() {
@@ -784,9 +812,15 @@ impl Store {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Seals the largest tenants until active memory is under the budget.
+    /// Where sealing of the largest tenants starts (`SEAL_START_NUM`).
+    pub(crate) fn seal_start(&self) -> usize {
+        self.config.memory_budget / SEAL_START_DEN * SEAL_START_NUM
+    }
+
+    /// Seals the largest tenants until unsealed memory (rows being sealed
+    /// included) is under `seal_start`.
     pub(crate) fn seal_over_budget(&self) {
-        while self.active_bytes.load(Ordering::Relaxed) > self.config.memory_budget {
+        while self.held_bytes() > self.seal_start() {
             let largest = self
                 .slots()
                 .into_iter()
@@ -808,10 +842,15 @@ impl Store {
     }
 
     /// Whether a tenant's active rows are due for sealing by size: its
-    /// rows, or its bytes past `StoreConfig::seal_bytes` or half the budget.
+    /// rows, or its bytes past `StoreConfig::seal_bytes` or a quarter of
+    /// the budget (`TENANT_SEAL_DIVISOR`).
     fn over_limits(&self, active: &ActiveTenant) -> bool {
         active.rows() >= self.config.seal_rows
-            || active.bytes() >= self.config.seal_bytes.min(self.config.memory_budget / 2)
+            || active.bytes()
+                >= self
+                    .config
+                    .seal_bytes
+                    .min(self.config.memory_budget / TENANT_SEAL_DIVISOR)
     }
 
     /// Seals tenants over the row/byte limits, then enforces the budget.
@@ -826,18 +865,6 @@ impl Store {
             }
         }
         self.seal_over_budget();
-    }
-
-    /// Builds the summaries of frozen active chunks that have none yet, so
-    /// the first query after heavy ingest does not pay for them (the
-    /// background thread runs this between its other work).
-    pub(crate) fn warm_summaries(&self) {
-        for slot in self.slots() {
-            let chunks = slot.state.lock().active.unsummarized();
-            for c in chunks {
-                c.summary();
-            }
-        }
     }
 
     /// Seals tenants whose oldest active row is older than `seal_age`.
@@ -892,6 +919,8 @@ impl Store {
             partitions = frozen.len(),
             ms = started.elapsed().as_millis() as u64,
             ok = res.is_ok(),
+            held_bytes = self.held_bytes(),
+            rollup_cache_bytes = crate::segment::rollup_cache::global().held(),
             "sealed"
         );
         match res {
@@ -930,16 +959,19 @@ impl Store {
         frozen: &Frozen,
         through: u64,
     ) -> Result<Vec<Sealed>> {
-        let mut done: Vec<Sealed> = Vec::new();
-        let res = (|| {
-            for (p, chunks) in frozen {
+        let work: Vec<(crate::types::PartitionStart, Vec<ColumnSet>, SegmentId)> = frozen
+            .iter()
+            .filter_map(|(p, chunks)| {
                 let sets: Vec<ColumnSet> = chunks.iter().map(|c| c.set.clone()).collect();
                 if sets.iter().all(|s| s.rows == 0) {
-                    continue;
+                    return None;
                 }
                 let id = SegmentId(self.next_segment_id.fetch_add(1, Ordering::Relaxed));
-                done.push(self.write_segment_file(tenant, *p, id, &sets, 0, through)?);
-            }
+                Some((*p, sets, id))
+            })
+            .collect();
+        let (mut done, failed) = self.write_segments(tenant, &work, through);
+        let res = failed.map_or_else(|| Ok(()), Err).and_then(|()| {
             self.commit(&Change {
                 add: done.iter().map(|s| s.meta.clone()).collect(),
                 tenants: vec![(
@@ -950,11 +982,11 @@ impl Store {
                 )],
                 ..self.marks()
             })
-        })();
+        });
         match res {
             Ok(()) => Ok(done),
             Err(e) => {
-                for s in &done {
+                for s in done.drain(..) {
                     let _ = std::fs::remove_file(s.meta.path(&self.dir));
                 }
                 Err(e)
@@ -962,7 +994,68 @@ impl Store {
         }
     }
 
-    /// Writes (and opens) one segment file; not yet in the catalog.
+    /// Writes one segment per entry of `work`, up to `SEAL_WRITERS` at once
+    /// (each encoding on one thread then). Returns what was written, in
+    /// `work`'s order, and the first error if any entry failed.
+    fn write_segments(
+        &self,
+        tenant: &TenantId,
+        work: &[(crate::types::PartitionStart, Vec<ColumnSet>, SegmentId)],
+        through: u64,
+    ) -> (Vec<Sealed>, Option<StorageError>) {
+        let writers = SEAL_WRITERS.min(work.len());
+        let threads = if writers > 1 {
+            1
+        } else {
+            segment::default_threads()
+        };
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<(usize, Result<Sealed>)>> = Mutex::new(Vec::new());
+        let worker = || {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((p, sets, id)) = work.get(i) else {
+                    return;
+                };
+                let r = self.write_segment_file(tenant, *p, *id, sets, 0, through, threads);
+                let failed = r.is_err();
+                results.lock().push((i, r));
+                if failed {
+                    // The others finish what they started; nothing new.
+                    next.store(work.len(), Ordering::Relaxed);
+                }
+            }
+        };
+        std::thread::scope(|scope| {
+            for _ in 1..writers {
+                if let Err(e) = std::thread::Builder::new()
+                    .name("pulsestream-seal".into())
+                    .spawn_scoped(scope, worker)
+                {
+                    // Fewer writers only make the seal slower.
+                    tracing::warn!(error = %e, "cannot start a segment writer thread");
+                }
+            }
+            worker();
+        });
+        let mut results = results.into_inner();
+        results.sort_by_key(|(i, _)| *i);
+        let mut done = Vec::with_capacity(results.len());
+        let mut first_err = None;
+        for (_, r) in results {
+            match r {
+                Ok(s) => done.push(s),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        (done, first_err)
+    }
+
+    /// Writes (and opens) one segment file, encoding on `threads` threads;
+    /// not yet in the catalog.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn write_segment_file(
         &self,
         tenant: &TenantId,
@@ -971,6 +1064,7 @@ impl Store {
         sets: &[ColumnSet],
         level: u32,
         sealed_through: u64,
+        threads: usize,
     ) -> Result<Sealed> {
         let rel = paths::segment_rel_path(tenant, partition, id);
         let path = self.dir.join(&rel);
@@ -980,12 +1074,7 @@ impl Store {
         let mut opts = WriteOptions::from_config(&self.config);
         opts.sealed_through = sealed_through;
         opts.level = level;
-        if level > 0 {
-            // A merge is background work that nothing waits for: one core,
-            // so ingest and queries keep the others. Sealing (level 0)
-            // takes them all, since appenders wait on it under pressure.
-            opts.threads = 1;
-        }
+        opts.threads = threads.max(1);
         let summary = segment::write_segment_dyn(
             &path,
             id,

@@ -178,3 +178,60 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn a_seal_over_many_partitions_written_at_once_is_all_or_nothing() {
+    // Twelve hourly partitions: the seal writes them concurrently, and
+    // one failing write must leave no segment of the others behind.
+    let spread = |k: i64| -> Vec<Event> {
+        (0..12)
+            .map(|h| Event {
+                timestamp: Micros(T0 + h * Micros::HOUR + k * Micros::SECOND),
+                received_at: Micros(T0),
+                event_type: "api_call".into(),
+                latency_ms: Some(k as f64),
+                ..Event::default()
+            })
+            .collect()
+    };
+    let rows = |store: &Store| -> u64 {
+        store
+            .stats()
+            .tenants
+            .iter()
+            .map(|t| t.sealed_rows + t.active_rows)
+            .sum()
+    };
+    let segments = |dir: &Path| {
+        walk(dir)
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "seg" || e == "tmp"))
+            .count()
+    };
+    for (op, fault) in [(Op::Write, Fault::NoSpace), (Op::Sync, Fault::Eio)] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let faulty = Faulty::new();
+        let store = Store::open(config(dir.path(), &faulty)).expect("open");
+        for k in 0..20 {
+            store.append(&tenant(), &spread(k)).expect("append");
+        }
+        faulty.arm(op, fault, 1);
+        assert!(store.seal_all().is_err(), "{op:?} {fault:?}");
+        assert_eq!(store.stats().tenants[0].sealed_segments, 0);
+        assert_eq!(segments(dir.path()), 0, "{op:?} {fault:?}: files left");
+        assert_eq!(rows(&store), 240, "rows stay readable");
+        store.seal_all().expect("seal once the disk works");
+        assert_eq!(store.stats().tenants[0].sealed_segments, 12);
+        assert_eq!(store.stats().tenants[0].partitions, 12);
+        store.close().expect("close");
+        let report = pulsestream_storage::store::verify(dir.path()).expect("verify");
+        assert!(report.is_sound(), "{:?}", report.problems);
+        let store = Store::open(config(dir.path(), &faulty)).expect("reopen");
+        assert_eq!(rows(&store), 240);
+        assert_eq!(
+            store.stats().tenants[0].active_rows,
+            0,
+            "nothing replayed twice"
+        );
+    }
+}

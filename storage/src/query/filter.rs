@@ -457,7 +457,7 @@ impl StatsSource for UnitStats<'_> {
         if self.absent_attr(key) {
             return Some(Vec::new());
         }
-        self.unit.distinct_strings(key).map(<[String]>::to_vec)
+        self.unit.distinct_strings(key)
     }
 }
 

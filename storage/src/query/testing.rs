@@ -402,8 +402,8 @@ impl ScanUnit for MemUnit {
             Some(b) => self.blocks.get(b)?.stats.get(key).cloned(),
         }
     }
-    fn distinct_strings(&self, key: &ColumnKey) -> Option<&[String]> {
-        self.distinct.get(key).map(Vec::as_slice)
+    fn distinct_strings(&self, key: &ColumnKey) -> Option<Vec<String>> {
+        self.distinct.get(key).cloned()
     }
     fn attribute_keys(&self) -> Vec<ColumnKey> {
         self.attrs.clone()

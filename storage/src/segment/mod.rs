@@ -10,6 +10,7 @@ pub mod encoding;
 pub mod format;
 mod reader;
 pub mod rollup_build;
+pub mod rollup_cache;
 mod writer;
 
 use crate::types::Micros;

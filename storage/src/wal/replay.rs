@@ -11,7 +11,7 @@ use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 
 use super::WAL_HEADER_BYTES;
-use super::record::WalRecord;
+use super::record::{Decoded, RecordHead, WalRecord};
 use super::scan::{Damaged, FileScan, scan_file};
 use super::writer::{WalFile, sync_dir};
 use crate::error::{Result, StorageError};
@@ -65,22 +65,32 @@ pub fn list_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     Ok(out)
 }
 
-/// Replays every WAL file under `dir`: `apply` gets each intact record (the
-/// caller skips sealed ones). Damaged records are skipped and reported; a
-/// torn tail is cut off; a damaged file is quarantined first.
-pub fn replay(dir: &Path, mut apply: impl FnMut(WalRecord) -> Result<()>) -> Result<ReplayOutcome> {
+/// Replays every WAL file under `dir`: `apply` gets each intact record but
+/// those `sealed` selects, which are only checksummed, not decoded.
+/// Damaged records are skipped and reported; a torn tail is cut off; a
+/// damaged file is quarantined first.
+pub fn replay(
+    dir: &Path,
+    sealed: impl Fn(&RecordHead) -> bool,
+    mut apply: impl FnMut(WalRecord) -> Result<()>,
+) -> Result<ReplayOutcome> {
     let mut out = ReplayOutcome::default();
     let mut last_lsn = 0u64;
     for (first_lsn, path) in list_files(dir)? {
         let bytes = std::fs::read(&path).map_err(|e| StorageError::io(&path, e))?;
         let mut tenant_max: HashMap<TenantId, u64> = HashMap::new();
         let mut next_seq = out.next_seq;
-        let scan = scan_file(&path, &bytes, &mut last_lsn, out.next_seq, |rec| {
-            out.max_lsn = out.max_lsn.max(rec.lsn.0);
-            next_seq = next_seq.max(rec.first_seq + rec.events.len() as u64);
-            tenant_max.insert(rec.tenant.clone(), rec.lsn.0);
-            out.applied += 1;
-            apply(rec)
+        let scan = scan_file(&path, &bytes, &mut last_lsn, out.next_seq, &sealed, |rec| {
+            out.max_lsn = out.max_lsn.max(rec.lsn().0);
+            next_seq = next_seq.max(rec.end_seq());
+            tenant_max.insert(rec.tenant().clone(), rec.lsn().0);
+            match rec {
+                Decoded::Record(rec) => {
+                    out.applied += 1;
+                    apply(rec)
+                }
+                Decoded::Skipped(_) => Ok(()),
+            }
         })?;
         out.next_seq = next_seq.max(scan.hint_next_seq);
         out.max_lsn = out.max_lsn.max(scan.hint_lsn);
@@ -204,10 +214,17 @@ pub fn verify_wal(dir: &Path) -> Result<WalCheck> {
     let mut next_seq = 0u64;
     for (i, (_, path)) in files.into_iter().enumerate() {
         let bytes = std::fs::read(&path).map_err(|e| StorageError::io(&path, e))?;
-        let scan = match scan_file(&path, &bytes, &mut last_lsn, next_seq, |r| {
-            next_seq = next_seq.max(r.first_seq + r.events.len() as u64);
-            Ok(())
-        }) {
+        let scan = match scan_file(
+            &path,
+            &bytes,
+            &mut last_lsn,
+            next_seq,
+            |_| false,
+            |r| {
+                next_seq = next_seq.max(r.end_seq());
+                Ok(())
+            },
+        ) {
             Ok(s) => s,
             Err(e) => {
                 out.problems.push(format!("{}: {e}", path.display()));

@@ -9,7 +9,9 @@
 
 use std::path::Path;
 
-use super::record::{FRAME_HEADER_BYTES, MAX_RECORD_BYTES, WalRecord, decode_record};
+use super::record::{
+    Decoded, FRAME_HEADER_BYTES, MAX_RECORD_BYTES, RecordHead, decode_record, decode_record_unless,
+};
 use super::{WAL_HEADER_BYTES, WAL_MAGIC, WAL_VERSION};
 use crate::codec::Reader;
 use crate::error::{Result, StorageError};
@@ -60,14 +62,16 @@ impl FileScan {
 }
 
 /// Walks the records of one file's bytes, calling `f` for each intact one
-/// with an LSN after `*last_lsn` (which it advances). `next_seq` is the
+/// with an LSN after `*last_lsn` (which it advances); the events of those
+/// `skip` selects are not decoded (`Decoded::Skipped`). `next_seq` is the
 /// caller's current high-water mark, used to judge damaged headers.
 pub fn scan_file(
     path: &Path,
     bytes: &[u8],
     last_lsn: &mut u64,
     next_seq: u64,
-    mut f: impl FnMut(WalRecord) -> Result<()>,
+    skip: impl Fn(&RecordHead) -> bool,
+    mut f: impl FnMut(Decoded) -> Result<()>,
 ) -> Result<FileScan> {
     let mut out = FileScan::default();
     if bytes.len() < WAL_HEADER_BYTES {
@@ -101,16 +105,16 @@ pub fn scan_file(
     let mut pos = WAL_HEADER_BYTES;
     let mut seq_mark = next_seq;
     while pos < bytes.len() {
-        let why = match decode_record(&bytes[pos..]) {
-            Ok(Some((rec, used))) if rec.lsn.0 > *last_lsn => {
-                *last_lsn = rec.lsn.0;
-                seq_mark = seq_mark.max(rec.first_seq + rec.events.len() as u64);
+        let why = match decode_record_unless(&bytes[pos..], &skip) {
+            Ok(Some((rec, used))) if rec.lsn().0 > *last_lsn => {
+                *last_lsn = rec.lsn().0;
+                seq_mark = seq_mark.max(rec.end_seq());
                 out.records += 1;
                 f(rec)?;
                 pos += used;
                 continue;
             }
-            Ok(Some((rec, _))) => format!("LSN {} not after {}", rec.lsn.0, *last_lsn),
+            Ok(Some((rec, _))) => format!("LSN {} not after {}", rec.lsn().0, *last_lsn),
             Ok(None) => "incomplete record".to_string(),
             Err(e) => e.to_string(),
         };

@@ -585,10 +585,14 @@ mod tests {
             assert_eq!(mine[0].prev_lsn, 0);
         }
         let mut seen = Vec::new();
-        let out = replay::replay(dir.path(), |rec| {
-            seen.push((rec.lsn.0, rec.first_seq, rec.events.len()));
-            Ok(())
-        })
+        let out = replay::replay(
+            dir.path(),
+            |_| false,
+            |rec| {
+                seen.push((rec.lsn.0, rec.first_seq, rec.events.len()));
+                Ok(())
+            },
+        )
         .unwrap();
         assert_eq!(seen.len(), 320);
         assert!(
@@ -601,6 +605,46 @@ mod tests {
             assert_eq!(*lsn, i as u64 + 1);
             assert_eq!(*n, 3);
         }
+    }
+
+    #[test]
+    fn replay_hands_over_only_unsealed_records_but_counts_every_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (TenantId::new("a").unwrap(), TenantId::new("b").unwrap());
+        {
+            let w = WalWriter::new(dir.path(), 1 << 20, 1, 1, Vec::new());
+            for i in 0..6 {
+                let t = if i % 2 == 0 { &a } else { &b };
+                let events: Vec<_> = (0..3).map(|k| sample_event(i * 3 + k)).collect();
+                let (_, res) = w.append(t, encode_events(&events)).unwrap();
+                res.unwrap();
+            }
+        }
+        // Tenant a sealed through LSN 3: its records 1 and 3 are skipped.
+        let mut seen = Vec::new();
+        let out = replay::replay(
+            dir.path(),
+            |h| h.tenant == a && h.lsn.0 <= 3,
+            |rec| {
+                seen.push((rec.tenant.clone(), rec.lsn.0, rec.events.len()));
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                (b.clone(), 2, 3),
+                (b.clone(), 4, 3),
+                (a.clone(), 5, 3),
+                (b.clone(), 6, 3)
+            ]
+        );
+        assert_eq!(out.applied, 4);
+        assert_eq!(out.max_lsn, 6);
+        assert_eq!(out.next_seq, 1 + 6 * 3, "skipped records still count");
+        assert_eq!(out.files.len(), 1);
+        assert_eq!(out.files[0].tenant_max.get(&a), Some(&5));
     }
 
     #[test]
@@ -619,10 +663,14 @@ mod tests {
         let f = OpenOptions::new().write(true).open(&path).unwrap();
         f.set_len(len - 3).unwrap();
         let mut n = 0;
-        let out = replay::replay(dir.path(), |_| {
-            n += 1;
-            Ok(())
-        })
+        let out = replay::replay(
+            dir.path(),
+            |_| false,
+            |_| {
+                n += 1;
+                Ok(())
+            },
+        )
         .unwrap();
         assert_eq!(n, 4);
         // The torn record's header still reads: its LSN counts as used.
@@ -642,10 +690,14 @@ mod tests {
         let problems = replay::verify_wal(dir.path()).unwrap().problems;
         assert_eq!(problems.len(), 1, "{problems:?}");
         let mut n = 0;
-        replay::replay(dir.path(), |_| {
-            n += 1;
-            Ok(())
-        })
+        replay::replay(
+            dir.path(),
+            |_| false,
+            |_| {
+                n += 1;
+                Ok(())
+            },
+        )
         .unwrap();
         assert_eq!(n, 3);
     }
