@@ -23,20 +23,7 @@ fn api_call(secs_ago: i64, endpoint: &str, status: u16) -> Value {
 
 /// Posts a batch and returns when it was acknowledged.
 async fn ingest(s: &TestServer, t: &TestTenant, events: Vec<Value>) -> Instant {
-    let n = events.len() as u64;
-    let r = s
-        .req(
-            "POST",
-            "/api/v1/ingestion/events/batch",
-            &[
-                ("x-api-key", &t.ingest_key),
-                ("content-type", "application/json"),
-            ],
-            json!({ "events": events }).to_string(),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["accepted"].as_u64(), Some(n), "{}", r.text());
+    s.post_batch(t, events).await;
     Instant::now()
 }
 

@@ -42,20 +42,7 @@ fn events() -> Vec<Value> {
 async fn seeded(name: &str) -> (TestServer, TestTenant) {
     let s = TestServer::start().await;
     let t = s.tenant(name).await;
-    let evs = events();
-    let n = evs.len();
-    let r = s
-        .req(
-            "POST",
-            "/api/v1/ingestion/events/batch",
-            &[
-                ("x-api-key", &t.ingest_key),
-                ("content-type", "application/json"),
-            ],
-            json!({ "events": evs }).to_string(),
-        )
-        .await;
-    assert_eq!(r.json()["accepted"], n, "{}", r.text());
+    s.post_batch(&t, events()).await;
     (s, t)
 }
 

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestServer, TestTenant};
+use common::TestServer;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -73,22 +73,6 @@ async fn subscribe(ws: &mut Ws, channels: Value, filter: Value) {
     .await;
     let v = next_of(ws, "subscribed").await;
     assert_eq!(v["channels"], channels, "{v}");
-}
-
-async fn ingest(s: &TestServer, t: &TestTenant, events: Vec<Value>) {
-    let n = events.len();
-    let r = s
-        .req(
-            "POST",
-            "/api/v1/ingestion/events/batch",
-            &[
-                ("x-api-key", &t.ingest_key),
-                ("content-type", "application/json"),
-            ],
-            json!({ "events": events }).to_string(),
-        )
-        .await;
-    assert_eq!(r.json()["accepted"], n, "{}", r.text());
 }
 
 fn api_call(service: &str, status: u16, message: &str) -> Value {
@@ -177,8 +161,7 @@ async fn refused_credentials_get_no_upgrade() {
 async fn heartbeat_get_data_and_bad_messages() {
     let s = TestServer::start().await;
     let t = s.tenant("ws-hb").await;
-    ingest(
-        &s,
+    s.post_batch(
         &t,
         vec![api_call("api", 200, "ok"), api_call("api", 503, "down")],
     )
@@ -237,7 +220,7 @@ async fn filters_batching_and_push_within_a_second() {
         } else {
             api_call("search", 200, &format!("e{i}"))
         };
-        ingest(&s, &t, vec![ev]).await;
+        s.post_batch(&t, vec![ev]).await;
     }
     let acked = Instant::now();
     let mut got = Vec::new();
@@ -280,7 +263,8 @@ async fn filters_batching_and_push_within_a_second() {
     assert_eq!(filtered.len(), 4);
 
     // One event, timed from its acknowledgement.
-    ingest(&s, &t, vec![api_call("search", 200, "timed")]).await;
+    s.post_batch(&t, vec![api_call("search", 200, "timed")])
+        .await;
     let acked = Instant::now();
     let m = next_of(&mut all, "events").await;
     assert_eq!(m["events"][0]["message"], "timed", "{m}");
@@ -339,7 +323,7 @@ async fn a_client_that_does_not_read_gets_lagged() {
         let evs = (0..1000)
             .map(|i| api_call("api", 200, &format!("{round}-{i}-{pad}")))
             .collect();
-        ingest(&s, &t, evs).await;
+        s.post_batch(&t, evs).await;
     }
     let (fast_received, fast_dropped) = tokio::time::timeout(Duration::from_secs(60), counter)
         .await
@@ -404,7 +388,7 @@ async fn caps_metrics_and_connection_stats() {
     assert_eq!(v["tenants"].as_array().map(Vec::len), Some(2), "{v}");
 
     // Metrics every second, with the figures of the second.
-    ingest(&s, &a, vec![api_call("api", 500, "m")]).await;
+    s.post_batch(&a, vec![api_call("api", 500, "m")]).await;
     let mut seen = 0;
     for _ in 0..5 {
         let m = next_of(&mut a1, "metrics").await;
@@ -460,7 +444,8 @@ async fn a_thousand_clients_receive_a_broadcast() {
             .await
             .expect("all subscribed");
     }
-    ingest(&s, &t, vec![api_call("api", 200, "to-everyone")]).await;
+    s.post_batch(&t, vec![api_call("api", 200, "to-everyone")])
+        .await;
     for task in tasks {
         assert_eq!(task.await.expect("task").as_deref(), Some("to-everyone"));
     }
@@ -487,8 +472,7 @@ async fn alert_changes_are_pushed_and_counted_in_the_overview() {
     let (_, _, o) = s.get("/api/v1/dashboard/overview", Some(&t.token)).await;
     assert_eq!(o["active_alerts"]["total"], 0, "{o}");
 
-    ingest(
-        &s,
+    s.post_batch(
         &t,
         (0..10).map(|_| api_call("checkout", 503, "boom")).collect(),
     )
@@ -508,8 +492,7 @@ async fn alert_changes_are_pushed_and_counted_in_the_overview() {
 async fn widgets_answer_their_part_of_the_overview() {
     let s = TestServer::start().await;
     let t = s.tenant("ws-widgets").await;
-    ingest(
-        &s,
+    s.post_batch(
         &t,
         vec![api_call("api", 200, "a"), api_call("api", 503, "b")],
     )
