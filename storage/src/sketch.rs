@@ -218,18 +218,24 @@ impl LatencySketch {
         s.count = s.zero;
         let bins = r.len_prefix("sketch bin count")?;
         let mut prev = 0i64;
-        for _ in 0..bins {
+        let bad = |what, r: &Reader<'_>| crate::error::StorageError::Decode {
+            what,
+            offset: r.position(),
+        };
+        // `encode` writes only non-empty bins, in increasing index order: so
+        // every bin is set once and no count can overflow a valid sketch.
+        for k in 0..bins {
             let i = prev
                 .checked_add(r.ivarint("sketch bin index")?)
                 .unwrap_or(i64::MAX);
-            if !(MIN_INDEX..=MAX_INDEX).contains(&i) || (i <= prev && s.count > s.zero) {
-                return Err(crate::error::StorageError::Decode {
-                    what: "sketch bin index",
-                    offset: r.position(),
-                });
+            if !(MIN_INDEX..=MAX_INDEX).contains(&i) || (k > 0 && i <= prev) {
+                return Err(bad("sketch bin index", r));
             }
             let n = r.uvarint("sketch bin count")?;
-            s.count = s.count.saturating_add(n);
+            s.count = match s.count.checked_add(n) {
+                Some(c) if n > 0 => c,
+                _ => return Err(bad("sketch bin count", r)),
+            };
             s.add_index(i, n);
             prev = i;
         }
@@ -240,6 +246,33 @@ impl LatencySketch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decoding_refuses_repeated_empty_or_overflowing_bins() {
+        let sketch = |bins: &[(i64, u64)]| {
+            let mut out = Vec::new();
+            put_uvarint(&mut out, 0);
+            put_uvarint(&mut out, bins.len() as u64);
+            let mut prev = 0;
+            for &(i, n) in bins {
+                put_ivarint(&mut out, i - prev);
+                put_uvarint(&mut out, n);
+                prev = i;
+            }
+            out
+        };
+        let decode = |b: &[u8]| LatencySketch::decode(&mut Reader::new(b));
+        // A bin of zero, then the same index twice: found by fuzzing, it
+        // overflowed the bin's count.
+        assert!(decode(&sketch(&[(5, 0), (5, u64::MAX), (5, u64::MAX)])).is_err());
+        assert!(decode(&sketch(&[(5, u64::MAX), (6, u64::MAX)])).is_err());
+        assert!(decode(&sketch(&[(5, 3), (4, 1)])).is_err());
+        let ok = decode(&sketch(&[(5, 3), (9, 1)])).expect("valid");
+        assert_eq!(ok.count(), 4);
+        let mut round = Vec::new();
+        ok.encode(&mut round);
+        assert_eq!(round, sketch(&[(5, 3), (9, 1)]));
+    }
 
     #[test]
     fn quantiles_are_within_the_relative_bound() {
