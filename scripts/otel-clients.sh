@@ -23,6 +23,11 @@ mkdir -p "$work"
 # the last whose exporter and sdk-trace-node share @opentelemetry/sdk-trace 2.x.
 py_pkgs=(opentelemetry-sdk==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2)
 
+# The README's snippets (scripts/otel/readme_snippets.py) run curl and gzip.
+if ! command -v curl >/dev/null 2>&1 || ! command -v gzip >/dev/null 2>&1; then
+  apt-get update -qq && apt-get install -y -qq curl gzip >/dev/null
+fi
+
 echo "--- Python client (venv in $work/venv)"
 if [ ! -x "$work/venv/bin/python" ]; then
   python3 -m venv "$work/venv"
