@@ -34,6 +34,12 @@ try {
   await page.locator("[data-page=alerts] .badge.firing").first().waitFor({ timeout: left });
   console.log(`ok   demo: a firing alert on the Alerts page ${Date.now() - STARTED} ms after the start`);
   await page.screenshot({ path: `${SHOTS}/demo-alerts.png`, fullPage: true });
+
+  // Acknowledge the real alert: the page posts it, the server records who.
+  await page.locator("[data-page=alerts] button:text('Acknowledge')").first().click();
+  await page.locator("[data-page=alerts] .badge.acknowledged").first().waitFor();
+  await page.locator("[data-page=alerts] td", { hasText: DEMO.email }).first().waitFor();
+  console.log("ok   demo: the firing alert acknowledged from the Alerts page, by the demo user");
 } catch (e) {
   failed = 1;
   console.log(`FAIL demo: ${String(e).slice(0, 1500)}`);
