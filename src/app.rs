@@ -52,6 +52,13 @@ pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 /// own threads.
 pub trait IngestObserver: Send + Sync {
     fn on_ack(&self, tenant: &TenantId, events: &[Event], ack: &Ack);
+
+    /// The same batch, shared: an observer that keeps the batch past the
+    /// call (the rolling windows queue it for their thread) takes a
+    /// reference instead of copying every event.
+    fn on_ack_shared(&self, tenant: &TenantId, events: &Arc<[Event]>, ack: &Ack) {
+        self.on_ack(tenant, events, ack);
+    }
 }
 
 /// Everything a request handler can reach.
@@ -274,9 +281,9 @@ impl AppState {
     }
 
     /// Hands an acknowledged batch to every observer.
-    pub fn notify_ack(&self, tenant: &TenantId, events: &[Event], ack: &Ack) {
+    pub fn notify_ack(&self, tenant: &TenantId, events: &Arc<[Event]>, ack: &Ack) {
         for o in &self.ingest_observers {
-            o.on_ack(tenant, events, ack);
+            o.on_ack_shared(tenant, events, ack);
         }
     }
 

@@ -278,6 +278,8 @@ impl Ingestor {
         let n = events.len() as u64;
         let st = state.clone();
         let tenant = r.tenant.clone();
+        // Moved (not copied) into a shared slice the observers can keep.
+        let events: Arc<[Event]> = events.into();
         // From here the events will be stored (the blocking task runs to
         // its end even if this request is dropped, holding its queue slot),
         // so the request answers the append's outcome, not its deadline.
@@ -321,7 +323,11 @@ impl Ingestor {
 /// it is closed (503, retry) and answers a full disk before the WAL record
 /// is durable (507); anything else is a server fault (500). The mapping is
 /// `ApiError`'s `From<StorageError>`, the one place statuses are chosen.
-fn commit(state: &AppState, tenant: &TenantId, events: &[Event]) -> Result<Vec<EventId>, ApiError> {
+fn commit(
+    state: &AppState,
+    tenant: &TenantId,
+    events: &Arc<[Event]>,
+) -> Result<Vec<EventId>, ApiError> {
     let ack: Ack = if state.ingest_observers.is_empty() {
         state.store.append(tenant, events)?
     } else {

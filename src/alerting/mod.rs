@@ -91,7 +91,7 @@ impl Settings {
 
 /// Work for the window thread.
 pub enum Msg {
-    Batch(TenantId, Vec<Event>),
+    Batch(TenantId, Arc<[Event]>),
     /// Fill a new rule spec from stored events (tenant, spec key, window
     /// seconds, cutoff: events received before it come from the store).
     Backfill(String, String, i64, i64),
@@ -323,6 +323,10 @@ impl Alerting {
 
 impl IngestObserver for Alerting {
     fn on_ack(&self, tenant: &TenantId, events: &[Event], _ack: &Ack) {
-        self.send(Msg::Batch(tenant.clone(), events.to_vec()));
+        self.send(Msg::Batch(tenant.clone(), events.into()));
+    }
+
+    fn on_ack_shared(&self, tenant: &TenantId, events: &Arc<[Event]>, _ack: &Ack) {
+        self.send(Msg::Batch(tenant.clone(), Arc::clone(events)));
     }
 }

@@ -110,7 +110,7 @@ fn flush(state: &AppState, tenant: &TenantId, queue: &Mutex<Queue>) {
                 return;
             }
             let n = q.events.len().min(MAX_EVENTS_PER_FLUSH);
-            let events: Vec<Event> = q.events.drain(..n).collect();
+            let events: std::sync::Arc<[Event]> = q.events.drain(..n).collect();
             let waiters: Vec<Waiter> = q.waiters.drain(..n).collect();
             (events, waiters)
         };
