@@ -16,8 +16,9 @@ use crate::meta::{ApiKeyRecord, Meta, MetaError, Tenant, User, now_micros};
 
 /// Longest retention a tenant can ask for (10 years).
 pub const MAX_RETENTION_DAYS: u32 = 3650;
-/// Largest Apdex threshold a tenant can set, in ms (one minute).
-pub const MAX_APDEX_T_MS: u32 = 60_000;
+/// Largest Apdex threshold a tenant can set as its default, in ms (one
+/// minute; a query may still name any `t` up to the query language's bound).
+pub const MAX_TENANT_APDEX_T_MS: u32 = 60_000;
 
 /// A new tenant with its first key (and owner when one was given).
 pub struct Provisioned {
@@ -121,11 +122,11 @@ impl TenantChanges {
             ));
         }
         if let Some(t) = self.apdex_t_ms
-            && !(1..=MAX_APDEX_T_MS).contains(&t)
+            && !(1..=MAX_TENANT_APDEX_T_MS).contains(&t)
         {
             errors.push(FieldError::new(
                 "apdex_t_ms",
-                format!("must be between 1 and {MAX_APDEX_T_MS}"),
+                format!("must be between 1 and {MAX_TENANT_APDEX_T_MS}"),
             ));
         }
         finish(errors)

@@ -18,6 +18,8 @@ pub struct TenantLimits {
     pub quota_events_per_day: u64,
     /// A disabled tenant's credentials are refused (403).
     pub disabled: bool,
+    /// The Apdex threshold (ms) for `apdex` queries that name none.
+    pub apdex_t_ms: u32,
 }
 
 /// A tenant. Rendered exactly as the contract's tenant object.
@@ -40,7 +42,7 @@ pub struct Tenant {
 /// The contract's default Apdex threshold (records written before the
 /// setting existed read as this).
 pub fn default_apdex_t_ms() -> u32 {
-    crate::read::query_lang::DEFAULT_APDEX_T_MS
+    (pulsestream_storage::query::DEFAULT_APDEX_T_MICROS / 1000) as u32
 }
 
 impl Tenant {
@@ -51,6 +53,7 @@ impl Tenant {
             rate_limit_burst: self.rate_limit_burst,
             quota_events_per_day: self.quota_events_per_day,
             disabled: self.disabled,
+            apdex_t_ms: self.apdex_t_ms,
         }
     }
     /// The contract's JSON shape.

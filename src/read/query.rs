@@ -213,14 +213,12 @@ pub async fn query(
         }
     }
     let body = http::read_body_limited(req, MAX_QUERY_BODY_BYTES).await?;
+    // From the tenant settings kept in memory: no metadata read per query.
     let apdex_t_ms = match &scope {
-        QueryScope::Tenant(t) => state
-            .meta
-            .get_tenant(t.as_str())
-            .map_err(ApiError::from)?
-            .map_or(query_lang::DEFAULT_APDEX_T_MS, |t| t.apdex_t_ms),
-        QueryScope::PlatformAdmin => query_lang::DEFAULT_APDEX_T_MS,
-    };
+        QueryScope::Tenant(t) => state.tenant_limits(t).map(|l| l.apdex_t_ms),
+        QueryScope::PlatformAdmin => None,
+    }
+    .unwrap_or_else(crate::meta::default_apdex_t_ms);
     let parsed = query_lang::parse_query_with_apdex(&body, &scope, Micros::now(), apdex_t_ms)
         .map_err(|e| match e {
             QueryError::Malformed(m) => ApiError::bad_request(m),

@@ -9,8 +9,8 @@
 
 use pulsestream_storage::TenantId;
 use pulsestream_storage::query::{
-    AggOp, Aggregation, CmpOp, DEFAULT_QUERY_LIMIT, Field, MAX_QUERY_LIMIT, OrderBy, Predicate,
-    Query, Value,
+    AggOp, Aggregation, CmpOp, DEFAULT_APDEX_T_MICROS, DEFAULT_QUERY_LIMIT, Field,
+    MAX_APDEX_T_MICROS, MAX_QUERY_LIMIT, OrderBy, Predicate, Query, Value,
 };
 use pulsestream_storage::{Method, Micros, Severity};
 use serde_json::{Map, Value as Json};
@@ -29,10 +29,6 @@ pub const MAX_BUCKETS: i64 = 10_080;
 pub const MAX_IN_VALUES: usize = 1000;
 /// Most tenants one cross-tenant query may name.
 pub const MAX_TENANTS: usize = 1000;
-/// The Apdex threshold when neither the query nor the tenant names one.
-pub const DEFAULT_APDEX_T_MS: u32 = 300;
-/// The largest Apdex threshold, in ms (one hour).
-pub const MAX_APDEX_T_MS: f64 = 3_600_000.0;
 
 /// Who is asking, which decides which tenants a query reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +67,7 @@ pub fn parse_query(
     scope: &QueryScope,
     now: Micros,
 ) -> Result<ParsedQuery, QueryError> {
-    parse_query_with_apdex(body, scope, now, DEFAULT_APDEX_T_MS)
+    parse_query_with_apdex(body, scope, now, (DEFAULT_APDEX_T_MICROS / 1000) as u32)
 }
 
 /// Parses a query body; `apdex` without `t` uses `apdex_t_ms` (the
@@ -331,12 +327,13 @@ fn op_name(op: AggOp) -> &'static str {
 
 /// The `t` of an `apdex` aggregation, in microseconds.
 fn apdex_threshold(a: &Map<String, Json>, default_ms: u32) -> Result<u64, String> {
+    let max_ms = MAX_APDEX_T_MICROS / 1000;
     match a.get("t") {
         None | Some(Json::Null) => Ok(u64::from(default_ms.max(1)) * 1000),
         Some(Json::Number(n)) => match n.as_f64() {
-            Some(t) if t > 0.0 && t <= MAX_APDEX_T_MS => Ok(((t * 1000.0).round() as u64).max(1)),
+            Some(t) if t > 0.0 && t <= max_ms as f64 => Ok(((t * 1000.0).round() as u64).max(1)),
             _ => Err(format!(
-                "must be a threshold in ms above 0 and at most {MAX_APDEX_T_MS}"
+                "must be a threshold in ms above 0 and at most {max_ms}"
             )),
         },
         Some(_) => Err("must be a number of milliseconds".into()),

@@ -885,10 +885,9 @@ impl<'p> GroupTable<'p> {
             }
         }
         for (i, spec) in self.plan.aggs.iter().enumerate() {
-            match &spec.input {
-                AggInput::None => {}
-                AggInput::Num(key) if matches!(spec.op, AggOp::Apdex(_)) => {
-                    let AggOp::Apdex(t) = spec.op else { continue };
+            match (&spec.input, spec.op) {
+                (AggInput::None, _) => {}
+                (AggInput::Num(key), AggOp::Apdex(t)) => {
                     let t = t as f64 / 1000.0;
                     let column = cols.get(key);
                     let value = |r: usize| match column {
@@ -901,7 +900,7 @@ impl<'p> GroupTable<'p> {
                         states[s as usize].aggs[i].add_apdex(value(r as usize), err, t);
                     }
                 }
-                AggInput::Num(key) => match cols.get(key) {
+                (AggInput::Num(key), _) => match cols.get(key) {
                     Some(Column::Float(v)) => {
                         for (&s, &r) in slots.iter().zip(sel) {
                             let x = v[r as usize];
@@ -920,7 +919,7 @@ impl<'p> GroupTable<'p> {
                     }
                     _ => {}
                 },
-                AggInput::Field(src) => {
+                (AggInput::Field(src), _) => {
                     let reader = FieldReader::new(src, cols, tenant);
                     let distinct = spec.op == AggOp::CountDistinct;
                     // Distinct strings hash once per dictionary entry.
