@@ -50,15 +50,12 @@ pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 /// tenant. Implementations must be fast and must not block (the rolling
 /// windows and the live dashboard hang here); heavy work belongs on their
 /// own threads.
+///
+/// The batch is the append's own events, shared: an observer that keeps
+/// it past the call (the rolling windows queue it for their thread) clones
+/// the `Arc`, never the events.
 pub trait IngestObserver: Send + Sync {
-    fn on_ack(&self, tenant: &TenantId, events: &[Event], ack: &Ack);
-
-    /// The same batch, shared: an observer that keeps the batch past the
-    /// call (the rolling windows queue it for their thread) takes a
-    /// reference instead of copying every event.
-    fn on_ack_shared(&self, tenant: &TenantId, events: &Arc<[Event]>, ack: &Ack) {
-        self.on_ack(tenant, events, ack);
-    }
+    fn on_ack(&self, tenant: &TenantId, events: &Arc<[Event]>, ack: &Ack);
 }
 
 /// Everything a request handler can reach.
@@ -283,7 +280,7 @@ impl AppState {
     /// Hands an acknowledged batch to every observer.
     pub fn notify_ack(&self, tenant: &TenantId, events: &Arc<[Event]>, ack: &Ack) {
         for o in &self.ingest_observers {
-            o.on_ack_shared(tenant, events, ack);
+            o.on_ack(tenant, events, ack);
         }
     }
 

@@ -741,7 +741,7 @@ impl pulsestream::app::IngestObserver for HoldFirstAck {
     fn on_ack(
         &self,
         _tenant: &pulsestream_storage::TenantId,
-        _events: &[pulsestream_storage::Event],
+        _events: &std::sync::Arc<[pulsestream_storage::Event]>,
         _ack: &pulsestream_storage::Ack,
     ) {
         let rx = self.release.lock().ok().and_then(|mut r| r.take());
@@ -801,7 +801,7 @@ impl pulsestream::app::IngestObserver for RecordAcks {
     fn on_ack(
         &self,
         tenant: &pulsestream_storage::TenantId,
-        events: &[pulsestream_storage::Event],
+        events: &std::sync::Arc<[pulsestream_storage::Event]>,
         ack: &pulsestream_storage::Ack,
     ) {
         if let Ok(mut s) = self.seen.lock() {

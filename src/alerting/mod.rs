@@ -322,11 +322,7 @@ impl Alerting {
 }
 
 impl IngestObserver for Alerting {
-    fn on_ack(&self, tenant: &TenantId, events: &[Event], _ack: &Ack) {
-        self.send(Msg::Batch(tenant.clone(), events.into()));
-    }
-
-    fn on_ack_shared(&self, tenant: &TenantId, events: &Arc<[Event]>, _ack: &Ack) {
+    fn on_ack(&self, tenant: &TenantId, events: &Arc<[Event]>, _ack: &Ack) {
         self.send(Msg::Batch(tenant.clone(), Arc::clone(events)));
     }
 }

@@ -562,13 +562,13 @@ fn render_messages(
 }
 
 impl IngestObserver for Hub {
-    fn on_ack(&self, tenant: &TenantId, events: &[Event], _ack: &Ack) {
+    fn on_ack(&self, tenant: &TenantId, events: &Arc<[Event]>, _ack: &Ack) {
         let mut watched = self.watched.lock();
         let Some(w) = watched.get_mut(tenant.as_str()) else {
             return;
         };
         if w.metrics_subscribers > 0 {
-            for e in events {
+            for e in events.iter() {
                 w.second.add(e);
             }
         }
@@ -584,6 +584,11 @@ impl IngestObserver for Hub {
 mod tests {
     use super::*;
     use pulsestream_storage::Lsn;
+
+    /// A batch as the pipeline hands it to observers.
+    fn shared(events: &[Event]) -> Arc<[Event]> {
+        events.into()
+    }
 
     fn ev(service: &str) -> Event {
         Event {
@@ -685,7 +690,7 @@ mod tests {
             count: 2,
         };
         for _ in 0..CLIENT_QUEUE + 5 {
-            h.on_ack(&tenant, &[ev("api"), ev("web")], &ack);
+            h.on_ack(&tenant, &shared(&[ev("api"), ev("web")]), &ack);
             h.flush_events();
         }
         // Five messages of two events each found the queue full.
@@ -721,7 +726,7 @@ mod tests {
             first_seq: 0,
             count: 2,
         };
-        h.on_ack(&tenant, &[ev("api"), ev("web"), ev("api")], &ack);
+        h.on_ack(&tenant, &shared(&[ev("api"), ev("web"), ev("api")]), &ack);
         h.flush_events();
         let m = api.rx.as_mut().expect("rx").try_recv().expect("message");
         let v: serde_json::Value = serde_json::from_str(m.as_str()).expect("json");
@@ -743,8 +748,8 @@ mod tests {
             })
             .collect();
         let (first, rest) = flood.split_at(1000);
-        h.on_ack(&tenant, first, &ack(first.len()));
-        h.on_ack(&tenant, rest, &ack(rest.len()));
+        h.on_ack(&tenant, &shared(first), &ack(first.len()));
+        h.on_ack(&tenant, &shared(rest), &ack(rest.len()));
         h.flush_events();
         // Everything not pushed is counted, before the message.
         assert_eq!(
@@ -785,7 +790,7 @@ mod tests {
         }
         let tenant = TenantId::new("t").expect("tenant");
         let flood: Vec<Event> = (0..1_000).map(|_| ev("api")).collect();
-        h.on_ack(&tenant, &flood, &ack(flood.len()));
+        h.on_ack(&tenant, &shared(&flood), &ack(flood.len()));
         h.flush_events();
         let share = events_per_flush(200);
         assert!(share < MAX_EVENTS_PER_FLUSH);
@@ -809,7 +814,7 @@ mod tests {
         let batch: Vec<Event> = (0..300)
             .map(|i| ev(if i % 3 == 0 { "web" } else { "api" }))
             .collect();
-        h.on_ack(&tenant, &batch, &ack(batch.len()));
+        h.on_ack(&tenant, &shared(&batch), &ack(batch.len()));
         h.flush_events();
         let ma = a.rx.as_mut().expect("rx").try_recv().expect("message");
         let mb = b.rx.as_mut().expect("rx").try_recv().expect("message");
@@ -834,11 +839,11 @@ mod tests {
         let reg = h.register("t").expect("reg");
         let tenant = TenantId::new("t").expect("tenant");
         // Connected but subscribed to nothing: nothing is kept.
-        h.on_ack(&tenant, &[ev("api")], &ack(1));
+        h.on_ack(&tenant, &shared(&[ev("api")]), &ack(1));
         assert!(!h.has_pending());
         assert!(h.watched.lock().is_empty());
         h.subscribe(&reg.client, sub(true, true, None));
-        h.on_ack(&tenant, &[ev("api")], &ack(1));
+        h.on_ack(&tenant, &shared(&[ev("api")]), &ack(1));
         assert!(h.has_pending());
         // Unsubscribing forgets the tenant and what it kept.
         h.subscribe(&reg.client, sub(false, false, None));
@@ -863,7 +868,7 @@ mod tests {
                 e
             })
             .collect();
-        h.on_ack(&tenant, &batch, &ack(batch.len()));
+        h.on_ack(&tenant, &shared(&batch), &ack(batch.len()));
         h.flush_metrics(Micros(0));
         let v = recv_json(&mut reg);
         assert_eq!(v["type"], "metrics");
