@@ -69,9 +69,15 @@ async fn throughput(c: &Http, base: &str, key: &str) -> f64 {
     total as f64 / THROUGHPUT_SECS as f64
 }
 
+/// The median (the mean of the middle two for an even count).
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    let n = v.len();
+    if n % 2 == 0 {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    } else {
+        v[n / 2]
+    }
 }
 
 fn main() {
