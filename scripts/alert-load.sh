@@ -10,7 +10,7 @@
 #
 # With `restart` first: the server with the rules is given a day of data
 # (loadgen --backfill 24h for the given seconds, then as long of live
-# traffic), stopped and started again; prints the time until it answers
+# traffic), killed with SIGKILL and started again; prints the time until it answers
 # /health and until the windows are rebuilt (beside serving; evaluation
 # resumes with them), and the rebuild's own log line. The live traffic runs
 # as fast as it can unless LIVE_RATE (events/s) is set: at full speed every
@@ -90,7 +90,8 @@ if [ "$mode" = restart ]; then
     --duration "$secs" --batch 1000 --concurrency 4 | grep 'events/s' || true
   "$bin" loadgen --url "$url" --api-key "$KEY_rules" --rate "${LIVE_RATE:-0}" \
     --duration "$secs" --batch 1000 --concurrency 4 | grep 'events/s' || true
-  kill "$PID_rules"
+  # As a crash leaves it: the WAL is replayed, then the windows rebuilt.
+  kill -9 "$PID_rules"
   wait "$PID_rules" 2>/dev/null || true
   : >"$base/rules.log"
   t0=$(date +%s.%N)
