@@ -340,8 +340,9 @@ fn commit(
     Ok(ids(events, &ack))
 }
 
-/// The ids the store gave `events` in `ack`.
-fn ids(events: &[Event], ack: &Ack) -> Vec<EventId> {
+/// The ids the store gave `events` in `ack` (the first `events.len()` of
+/// the acknowledged batch).
+pub(crate) fn ids(events: &[Event], ack: &Ack) -> Vec<EventId> {
     events
         .iter()
         .enumerate()

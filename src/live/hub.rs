@@ -4,8 +4,9 @@
 //! The ingest side (`on_ack`) takes one lock per acknowledged batch and
 //! does O(batch) work at most, only for tenants someone watches: it adds
 //! the batch to the tenant's per-second figures (when a `metrics`
-//! subscriber exists) and keeps the first `MAX_PENDING_EVENTS` events of
-//! the flush window for the `events` subscribers, counting the rest.
+//! subscriber exists) and keeps the batches that hold the first
+//! `MAX_PENDING_EVENTS` events of the flush window for the `events`
+//! subscribers (shared, never copied there), counting the rest.
 //! Everything else happens on the hub's own task (`run`): every
 //! `FLUSH_EVERY` each distinct filter of a tenant picks its newest
 //! `MAX_EVENTS_PER_FLUSH` matching events, they are rendered to JSON once
@@ -237,8 +238,11 @@ struct Watched {
     metrics_subscribers: usize,
     second: Second,
     /// The first `MAX_PENDING_EVENTS` acknowledged events since the last
-    /// flush.
-    pending: Vec<Event>,
+    /// flush: each batch shared as the pipeline handed it, with its ack
+    /// (for the events' ids) and how many of its events are kept.
+    pending: Vec<(Arc<[Event]>, Ack, usize)>,
+    /// Events in `pending`.
+    pending_events: usize,
     /// Acknowledged events since the last flush beyond `pending`.
     overflow: u64,
 }
@@ -366,6 +370,7 @@ impl Hub {
         );
         if entry.events_subscribers == 0 {
             entry.pending = Vec::new();
+            entry.pending_events = 0;
             entry.overflow = 0;
         }
         if entry.metrics_subscribers == 0 {
@@ -429,17 +434,29 @@ impl Hub {
 
     /// Pushes the pending events of every tenant to their subscribers.
     pub fn flush_events(&self) {
-        let work: Vec<(String, Vec<Event>, u64)> = self
+        let work: Vec<(String, Vec<(Arc<[Event]>, Ack, usize)>, u64)> = self
             .watched
             .lock()
             .iter_mut()
             .filter(|(_, w)| !w.pending.is_empty() || w.overflow > 0)
             .map(|(t, w)| {
+                w.pending_events = 0;
                 let pending = std::mem::take(&mut w.pending);
                 (t.clone(), pending, std::mem::take(&mut w.overflow))
             })
             .collect();
-        for (tenant, events, overflow) in work {
+        for (tenant, batches, overflow) in work {
+            // The kept events with the ids the store gave them, copied here
+            // on the hub's task rather than under the ack-side lock.
+            let mut events = Vec::with_capacity(batches.iter().map(|b| b.2).sum());
+            for (batch, ack, keep) in &batches {
+                let kept = &batch[..*keep];
+                let ids = crate::pipeline::ids(kept, ack);
+                events.extend(kept.iter().zip(ids).map(|(e, id)| Event {
+                    id: Some(id),
+                    ..e.clone()
+                }));
+            }
             self.fan_out(&tenant, &events, overflow);
         }
     }
@@ -562,7 +579,7 @@ fn render_messages(
 }
 
 impl IngestObserver for Hub {
-    fn on_ack(&self, tenant: &TenantId, events: &Arc<[Event]>, _ack: &Ack) {
+    fn on_ack(&self, tenant: &TenantId, events: &Arc<[Event]>, ack: &Ack) {
         let mut watched = self.watched.lock();
         let Some(w) = watched.get_mut(tenant.as_str()) else {
             return;
@@ -573,9 +590,14 @@ impl IngestObserver for Hub {
             }
         }
         if w.events_subscribers > 0 {
-            let room = MAX_PENDING_EVENTS.saturating_sub(w.pending.len());
-            w.pending.extend(events.iter().take(room).cloned());
-            w.overflow += events.len().saturating_sub(room) as u64;
+            let keep = MAX_PENDING_EVENTS
+                .saturating_sub(w.pending_events)
+                .min(events.len());
+            if keep > 0 {
+                w.pending.push((Arc::clone(events), *ack, keep));
+                w.pending_events += keep;
+            }
+            w.overflow += (events.len() - keep) as u64;
         }
     }
 }
@@ -583,7 +605,7 @@ impl IngestObserver for Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pulsestream_storage::Lsn;
+    use pulsestream_storage::{EventId, Lsn};
 
     /// A batch as the pipeline hands it to observers.
     fn shared(events: &[Event]) -> Arc<[Event]> {
@@ -732,6 +754,42 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(m.as_str()).expect("json");
         assert_eq!(v["events"].as_array().map(Vec::len), Some(2));
         assert!(other.rx.as_mut().expect("rx").try_recv().is_err());
+    }
+
+    #[test]
+    fn pushed_events_carry_the_ids_the_store_gave_them() {
+        let h = hub(10, 10);
+        let mut reg = h.register("t").expect("reg");
+        h.subscribe(&reg.client, sub(true, false, None));
+        let tenant = TenantId::new("t").expect("tenant");
+        // Same timestamps (events sent without one get the receive time):
+        // only the sequence numbers tell them apart.
+        let at = |first_seq, count| Ack {
+            lsn: Lsn(1),
+            first_seq,
+            count,
+        };
+        h.on_ack(&tenant, &shared(&[ev("api"), ev("api")]), &at(40, 2));
+        h.on_ack(&tenant, &shared(&[ev("web")]), &at(97, 1));
+        h.flush_events();
+        let v = recv_json(&mut reg);
+        let ids: Vec<String> = v["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| e["id"].as_str().expect("id").to_owned())
+            .collect();
+        let want: Vec<String> = [40, 41, 97]
+            .iter()
+            .map(|&seq| {
+                EventId {
+                    timestamp: ev("api").timestamp,
+                    seq,
+                }
+                .to_string()
+            })
+            .collect();
+        assert_eq!(ids, want);
     }
 
     #[test]
