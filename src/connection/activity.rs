@@ -189,6 +189,11 @@ mod tests {
             Verdict::Wait(_)
         ));
         assert_eq!(a.in_flight.load(Ordering::Acquire), 0);
+        // The instant that was busy while the body lived is idle now.
+        assert_eq!(
+            a.verdict(t0 + Duration::from_secs(500), HDR, IDLE),
+            Verdict::CloseIdle
+        );
     }
 
     const HDR: Duration = Duration::from_secs(10);

@@ -17,7 +17,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::hash::Hash;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
@@ -232,16 +231,16 @@ type Work<V> = Shared<BoxFuture<'static, V>>;
 /// the same result, and nothing is kept once it ends (so an answer is never
 /// older than the computation it came from; this is not a cache).
 pub struct Coalescer<K, V> {
-    /// Work running now, with the id of the request that started it.
-    running: Mutex<HashMap<K, (u64, Work<V>)>>,
-    next: AtomicU64,
+    /// Work running now. An entry is added only when its key is absent and
+    /// removed only by the request that added it, so it is always that
+    /// request's work.
+    running: Mutex<HashMap<K, Work<V>>>,
 }
 
 impl<K, V> Default for Coalescer<K, V> {
     fn default() -> Self {
         Coalescer {
             running: Mutex::new(HashMap::new()),
-            next: AtomicU64::new(0),
         }
     }
 }
@@ -253,15 +252,14 @@ impl<K: Hash + Eq + Clone, V: Clone> Coalescer<K, V> {
     where
         F: Future<Output = V> + Send + 'static,
     {
-        let (id, work, first) = {
+        let (work, first) = {
             let mut running = self.running.lock();
             match running.get(&key) {
-                Some((id, w)) => (*id, w.clone(), false),
+                Some(w) => (w.clone(), false),
                 None => {
-                    let id = self.next.fetch_add(1, Ordering::Relaxed);
                     let w = make().boxed().shared();
-                    running.insert(key.clone(), (id, w.clone()));
-                    (id, w, true)
+                    running.insert(key.clone(), w.clone());
+                    (w, true)
                 }
             }
         };
@@ -270,7 +268,6 @@ impl<K: Hash + Eq + Clone, V: Clone> Coalescer<K, V> {
         let _forget = first.then(|| Forget {
             coalescer: self,
             key,
-            id,
         });
         work.await
     }
@@ -280,15 +277,11 @@ impl<K: Hash + Eq + Clone, V: Clone> Coalescer<K, V> {
 struct Forget<'a, K: Hash + Eq, V> {
     coalescer: &'a Coalescer<K, V>,
     key: K,
-    id: u64,
 }
 
 impl<K: Hash + Eq, V> Drop for Forget<'_, K, V> {
     fn drop(&mut self) {
-        let mut running = self.coalescer.running.lock();
-        if running.get(&self.key).is_some_and(|(id, _)| *id == self.id) {
-            running.remove(&self.key);
-        }
+        self.coalescer.running.lock().remove(&self.key);
     }
 }
 
@@ -317,7 +310,9 @@ pub async fn overview_data(
                 .map(Arc::new)
         })
         .await
-        .map(|v| (*v).clone())
+        // A request that shared nobody's work holds the only reference by
+        // now (the running entry is gone), so it takes the answer uncopied.
+        .map(Arc::unwrap_or_clone)
 }
 
 /// Computes the overview (see `overview_data`).
