@@ -287,6 +287,9 @@ async fn filters_batching_and_push_within_a_second() {
 
 #[tokio::test]
 async fn a_client_that_does_not_read_gets_lagged() {
+    const ROUNDS: u64 = 60;
+    const PER_ROUND: u64 = 150;
+    const TOTAL: u64 = ROUNDS * PER_ROUND;
     let s = TestServer::start().await;
     let t = s.tenant("ws-slow").await;
     // A small receive buffer so the server's writes back up quickly.
@@ -298,7 +301,9 @@ async fn a_client_that_does_not_read_gets_lagged() {
         .await
         .expect("handshake");
     assert_eq!(next_json(&mut ws).await["type"], "welcome");
-    subscribe(&mut ws, json!(["events"]), json!({})).await;
+    // With `metrics` too, a `lagged` keeps arriving after the flood (before
+    // each second's figures), so the slow client's account can be closed.
+    subscribe(&mut ws, json!(["events", "metrics"]), json!({})).await;
 
     // A fast reader beside it must not be held back: every event reaches
     // it or is accounted for in a `lagged` (a flood is pushed a few hundred
@@ -307,7 +312,7 @@ async fn a_client_that_does_not_read_gets_lagged() {
     subscribe(&mut fast, json!(["events", "metrics"]), json!({})).await;
     let counter = tokio::spawn(async move {
         let (mut received, mut dropped) = (0u64, 0u64);
-        while received + dropped < 60_000 {
+        while received + dropped < TOTAL {
             let v = next_json(&mut fast).await;
             match v["type"].as_str() {
                 Some("events") => received += v["events"].as_array().map_or(0, Vec::len) as u64,
@@ -318,18 +323,21 @@ async fn a_client_that_does_not_read_gets_lagged() {
         (received, dropped)
     });
 
-    let pad = "x".repeat(900);
-    for round in 0..60 {
-        let evs = (0..1000)
+    // Large events over many flushes: more than the socket buffers and the
+    // slow client's queue can hold, so its queue fills and drops.
+    let pad = "x".repeat(7_900);
+    for round in 0..ROUNDS {
+        let evs = (0..PER_ROUND)
             .map(|i| api_call("api", 200, &format!("{round}-{i}-{pad}")))
             .collect();
         s.post_batch(&t, evs).await;
+        tokio::time::sleep(Duration::from_millis(60)).await;
     }
     let (fast_received, fast_dropped) = tokio::time::timeout(Duration::from_secs(60), counter)
         .await
         .expect("the fast client keeps up")
         .expect("task");
-    assert_eq!(fast_received + fast_dropped, 60_000);
+    assert_eq!(fast_received + fast_dropped, TOTAL);
     assert!(fast_received > 0);
 
     // Now read: somewhere in the backlog the server says what it dropped.
@@ -345,7 +353,32 @@ async fn a_client_that_does_not_read_gets_lagged() {
     }
     let dropped = dropped.expect("count");
     assert!(dropped > 0);
-    assert!(received + dropped <= 60_000, "{received} + {dropped}");
+    assert!(received + dropped <= TOTAL, "{received} + {dropped}");
+    // Every event is accounted for in the end, and the client that did
+    // not read got fewer than the one that did: its full queue dropped
+    // messages the fast one received (the per-flush cap alone would have
+    // treated them alike).
+    let mut total_dropped = dropped;
+    let closed = tokio::time::timeout(Duration::from_secs(30), async {
+        while received + total_dropped < TOTAL {
+            let v = next_json(&mut ws).await;
+            match v["type"].as_str() {
+                Some("lagged") => total_dropped += v["dropped"].as_u64().unwrap_or(0),
+                Some("events") => received += v["events"].as_array().map_or(0, Vec::len) as u64,
+                _ => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "{received} + {total_dropped} of {TOTAL} accounted for"
+    );
+    assert_eq!(received + total_dropped, TOTAL);
+    assert!(
+        received < fast_received,
+        "the slow client received {received}, the fast one {fast_received}"
+    );
     s.stop().await;
 }
 

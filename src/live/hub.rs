@@ -154,12 +154,13 @@ impl Client {
     }
 
     /// Queues a message; when the queue is full the message is dropped and
-    /// `weight` (its events, or 1) is added to the lag count.
+    /// `weight` is added to the lag count: the events it carried, 1 for an
+    /// alert change, 0 for a second's metrics (the next second's follow).
     pub fn offer(&self, msg: Utf8Bytes, weight: u64) -> bool {
         match self.tx.try_send(msg) {
             Ok(()) => true,
             Err(_) => {
-                self.add_dropped(weight.max(1));
+                self.add_dropped(weight);
                 false
             }
         }
@@ -478,9 +479,9 @@ impl Hub {
             .collect();
         let cap = events_per_flush(subscribers.len());
         let mut rendered: Vec<Option<String>> = vec![None; events.len()];
-        let mut by_filter: HashMap<String, (Vec<(Utf8Bytes, u64)>, u64)> = HashMap::new();
-        for (c, sub) in subscribers {
-            let (msgs, left_out) = by_filter.entry(sub.filter_key.clone()).or_insert_with(|| {
+        let mut by_filter: HashMap<&str, (Vec<(Utf8Bytes, u64)>, u64)> = HashMap::new();
+        for (c, sub) in &subscribers {
+            let (msgs, left_out) = by_filter.entry(sub.filter_key.as_str()).or_insert_with(|| {
                 let picked = pick(events, &sub.filter, cap);
                 let left_out = picked.matched - picked.rows.len() as u64 + overflow;
                 (
@@ -510,7 +511,7 @@ impl Hub {
             let msg = second.message(&at);
             for c in self.tenant_clients(tenant) {
                 if c.channels().metrics {
-                    c.offer(msg.clone(), 1);
+                    c.offer(msg.clone(), 0);
                 }
             }
         }

@@ -45,10 +45,6 @@ const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
 /// for a larger message (up to `MAX_CLIENT_MESSAGE`).
 const READ_BUFFER: usize = 4 * 1024;
 
-/// Queued messages written before one flush at most: a flood never holds
-/// the writer for long.
-const WRITE_BATCH: usize = 16;
-
 /// `get_data` overview window when none is given (the overview API's).
 const DEFAULT_OVERVIEW_WINDOW: &str = "1h";
 
@@ -228,7 +224,7 @@ async fn session<S>(
         tokio::select! {
             out = rx.recv() => {
                 let Some(out) = out else { break };
-                if send_queued(&mut sink, &client, out, &mut rx).await.is_err() {
+                if send_queued(&mut sink, &client, out).await.is_err() {
                     break;
                 }
             }
@@ -262,35 +258,20 @@ async fn session<S>(
     drop(reg);
 }
 
-/// Sends a queued message and what else is queued (up to `WRITE_BATCH`)
-/// with one flush, each preceded by `lagged` when messages were dropped
-/// since the last one.
-async fn send_queued<K>(
-    sink: &mut K,
-    client: &Client,
-    first: Utf8Bytes,
-    rx: &mut tokio::sync::mpsc::Receiver<Utf8Bytes>,
-) -> Result<(), K::Error>
+/// Sends a queued message, preceded by `lagged` when messages were dropped
+/// since the last one. (With no write buffer, see `ws_config`, each frame
+/// goes to the socket as it is fed: there is nothing to gain from
+/// gathering several before a flush.)
+async fn send_queued<K>(sink: &mut K, client: &Client, out: Utf8Bytes) -> Result<(), K::Error>
 where
     K: futures_util::Sink<Message> + Unpin,
 {
-    let mut next = Some(first);
-    let mut n = 0;
-    while let Some(out) = next {
-        let dropped = client.take_dropped();
-        if dropped > 0 {
-            sink.feed(text(json!({"type": "lagged", "dropped": dropped})))
-                .await?;
-        }
-        sink.feed(Message::Text(out)).await?;
-        n += 1;
-        next = if n < WRITE_BATCH {
-            rx.try_recv().ok()
-        } else {
-            None
-        };
+    let dropped = client.take_dropped();
+    if dropped > 0 {
+        sink.feed(text(json!({"type": "lagged", "dropped": dropped})))
+            .await?;
     }
-    sink.flush().await
+    sink.send(Message::Text(out)).await
 }
 
 /// Answers one client message (`None`: no answer).
@@ -359,7 +340,12 @@ fn subscribe(state: &AppState, client: &Client, msg: &Json) -> Message {
         Ok(f) => f,
         Err(e) => return error_msg(e),
     };
-    let filter_key = msg.get("filter").map(Json::to_string).unwrap_or_default();
+    // No filter, `null` and `{}` let everything through: one key for all.
+    let filter_key = match msg.get("filter") {
+        None | Some(Json::Null) => String::new(),
+        Some(Json::Object(o)) if o.is_empty() => String::new(),
+        Some(f) => f.to_string(),
+    };
     let names = channels.names();
     state.live.subscribe(
         client,
