@@ -52,6 +52,10 @@ pub struct Spec {
     /// micros); older ones come from the store by a backfill, so none is
     /// counted twice.
     pub cutoff: i64,
+    /// A backfill is queued for it (a rule created while the server runs):
+    /// the stored events before `cutoff` are the backfill's, so the rebuild
+    /// on start, which may still be running, leaves the spec alone.
+    pub backfill_pending: bool,
     /// The windows of at most five minutes its rules read, kept as running
     /// sums in every ring (one per window length).
     pub views: Vec<View>,
@@ -225,6 +229,7 @@ impl TenantState {
                 dirty: false,
                 horizon: FINE_SECS,
                 cutoff: 0,
+                backfill_pending: false,
                 views: Vec::new(),
                 group: 0,
             });
@@ -304,7 +309,13 @@ impl TenantState {
     /// when they change.
     fn refresh_views(&mut self, key: &str) {
         let mut views: Vec<View> = Vec::new();
-        for r in self.rules.values().filter(|r| r.spec_key == key) {
+        // Disabled rules are not evaluated, so they need no running sums;
+        // enabling one goes through `put_rule`, which refreshes them.
+        for r in self
+            .rules
+            .values()
+            .filter(|r| r.spec_key == key && r.enabled)
+        {
             let needs = r.metric.needs();
             if r.window_secs > FINE_SECS || needs.users {
                 continue;
@@ -350,7 +361,6 @@ impl TenantState {
             },
             Feed::Live | Feed::Rebuild => None,
         };
-        let stored = !matches!(feed, Feed::Live);
         let mut touched = false;
         let TenantState {
             specs,
@@ -375,10 +385,10 @@ impl TenantState {
                 let Some(Some(spec)) = specs.get_mut(i) else {
                     continue;
                 };
-                let wanted = if stored {
-                    e.received_at.0 < spec.cutoff
-                } else {
-                    e.received_at.0 >= spec.cutoff
+                let wanted = match feed {
+                    Feed::Live => e.received_at.0 >= spec.cutoff,
+                    Feed::Backfill(_) => e.received_at.0 < spec.cutoff,
+                    Feed::Rebuild => e.received_at.0 < spec.cutoff && !spec.backfill_pending,
                 };
                 if !wanted || !spec.filter.matches(e) {
                     continue;
@@ -514,6 +524,7 @@ impl TenantState {
                     dirty: false,
                     horizon,
                     cutoff: 0,
+                    backfill_pending: false,
                     views: Vec::new(),
                     group: 0,
                 });
@@ -1145,5 +1156,22 @@ mod tests {
         t.ingest(&both, T0, 1000);
         t.ingest_into(&both, T0, 1000, Feed::Rebuild);
         assert_eq!(spec_count(&t, "r_1"), 2);
+    }
+
+    #[test]
+    fn a_rule_created_during_the_rebuild_is_filled_by_its_backfill_alone() {
+        let mut t = tenant_with(error_rule());
+        t.set_cutoff(T0);
+        // Created over HTTP while the rebuild reads: its backfill is queued.
+        let key = t.rules["r_1"].spec_key.clone();
+        if let Some(s) = t.spec_mut(&key) {
+            s.backfill_pending = true;
+        }
+        let mut stored = ev(T0 - S, "/pay", 500);
+        stored.received_at = Micros(T0 - S);
+        t.ingest_into(&[stored.clone()], T0, 1000, Feed::Rebuild);
+        assert_eq!(spec_count(&t, "r_1"), 0);
+        t.ingest_into(&[stored], T0, 1000, Feed::Backfill(&key));
+        assert_eq!(spec_count(&t, "r_1"), 1);
     }
 }

@@ -157,6 +157,7 @@ pub async fn put_rule(
         }
         if new_spec && let Some(s) = t.spec_mut(&rule.spec_key) {
             s.cutoff = now;
+            s.backfill_pending = true;
         }
         new_spec
     };
@@ -166,7 +167,6 @@ pub async fn put_rule(
             tenant.to_owned(),
             rule.spec_key.clone(),
             rule.window_secs,
-            now,
         ));
     }
     let action = if id.is_some() {

@@ -93,8 +93,8 @@ impl Settings {
 pub enum Msg {
     Batch(TenantId, Arc<[Event]>),
     /// Fill a new rule spec from stored events (tenant, spec key, window
-    /// seconds, cutoff: events received before it come from the store).
-    Backfill(String, String, i64, i64),
+    /// seconds): those received before the spec's cutoff.
+    Backfill(String, String, i64),
     Stop,
 }
 

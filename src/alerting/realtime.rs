@@ -17,7 +17,7 @@ use crate::app::AppState;
 use crate::auth::Principal;
 use crate::http::{ApiError, HttpResponse, json, parse_query, query_value};
 use crate::meta::rfc3339;
-use crate::read::timeparse::write_rfc3339_millis;
+use crate::read::timeparse::format_rfc3339_millis;
 use serde::Serialize;
 
 /// Series answered by default and at most (busiest first): a dashboard
@@ -43,9 +43,7 @@ struct Rfc3339(i64);
 
 impl Serialize for Rfc3339 {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut out = String::with_capacity(24);
-        write_rfc3339_millis(&mut out, Micros(self.0 * Micros::SECOND));
-        s.serialize_str(&out)
+        s.serialize_str(&format_rfc3339_millis(Micros(self.0 * Micros::SECOND)))
     }
 }
 

@@ -165,6 +165,8 @@ fn window_loop(a: &Alerting, rx: &Receiver<Msg>) {
         if Instant::now() >= next_tick {
             ticks += 1;
             tick(a, ticks.is_multiple_of(MEMORY_EVERY_TICKS));
+            // The pass evaluated every tenant: nothing touched is left.
+            touched.clear();
             if ticks.is_multiple_of(PRUNE_EVERY_TICKS) {
                 prune_log(a);
             }
@@ -200,8 +202,8 @@ fn handle(a: &Alerting, m: Msg, touched: &mut HashSet<String>) -> bool {
                 touched.insert(tenant.as_str().to_owned());
             }
         }
-        Msg::Backfill(tenant, spec, window_secs, cutoff) => {
-            backfill(a, &tenant, &spec, window_secs, cutoff);
+        Msg::Backfill(tenant, spec, window_secs) => {
+            backfill(a, &tenant, &spec, window_secs);
             touched.insert(tenant);
         }
     }
@@ -385,13 +387,14 @@ fn cell_f64(v: &QValue) -> Option<f64> {
 }
 
 /// Reads stored events of `[from, to)` for `tenant`, newest first, page by
-/// page, handing each page to `f`. Returns the number of events read.
+/// page, handing each page to `f`, until `cap` events were read. Returns
+/// the number of events read.
 fn read_events(
     a: &Alerting,
     tenant: &TenantId,
-    from: i64,
-    to: i64,
+    (from, to): (i64, i64),
     filter: Vec<pulsestream_storage::query::Predicate>,
+    cap: usize,
     mut f: impl FnMut(&[pulsestream_storage::Event]),
 ) -> usize {
     let mut cursor = None;
@@ -417,13 +420,8 @@ fn read_events(
         total += res.events.len();
         f(&res.events);
         match res.next_cursor {
-            Some(c) if total < MAX_REBUILD_EVENTS => cursor = Some(c),
-            Some(_) => {
-                tracing::warn!(tenant = %tenant, events = total,
-                    "window rebuild stopped at its event cap; the oldest part of the hour is missing");
-                return total;
-            }
-            None => return total,
+            Some(c) if total < cap => cursor = Some(c),
+            _ => return total,
         }
     }
 }
@@ -447,9 +445,14 @@ fn read_sliced(
     let mut hi = to;
     let mut lo = now.clamp(from, to);
     while hi > from && total < MAX_REBUILD_EVENTS {
-        total += read_events(a, tenant, lo, hi, filter.clone(), &mut f);
+        let cap = MAX_REBUILD_EVENTS - total;
+        total += read_events(a, tenant, (lo, hi), filter.clone(), cap, &mut f);
         hi = lo;
         lo = (lo - SLICE_SECS * Micros::SECOND).max(from);
+    }
+    if total >= MAX_REBUILD_EVENTS {
+        tracing::warn!(tenant = %tenant, events = total,
+            "window rebuild stopped at its event cap; the oldest part of its horizon is missing");
     }
     total
 }
@@ -490,7 +493,7 @@ pub fn rebuild(a: &Alerting) -> usize {
 }
 
 /// Fills a new rule spec with the stored events of its window.
-fn backfill(a: &Alerting, tenant: &str, spec: &str, window_secs: i64, cutoff: i64) {
+fn backfill(a: &Alerting, tenant: &str, spec: &str, window_secs: i64) {
     let Some(tid) = TenantId::new(tenant) else {
         return;
     };
@@ -513,5 +516,7 @@ fn backfill(a: &Alerting, tenant: &str, spec: &str, window_secs: i64, cutoff: i6
             t.lock().ingest_into(evs, now, max, Feed::Backfill(spec));
         },
     );
-    let _ = cutoff;
+    if let Some(s) = t.lock().spec_mut(spec) {
+        s.backfill_pending = false;
+    }
 }
