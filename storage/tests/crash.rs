@@ -253,6 +253,8 @@ fn crash_test_every_acked_event_survives_sigkill() {
                         ["ACK", t, s, c] => {
                             if let (Ok(t), Ok(s), Ok(c)) = (t.parse(), s.parse(), c.parse()) {
                                 acks.push((t, s, c));
+                            } else {
+                                unreadable.push(line.clone());
                             }
                         }
                         ["DROPPED", s] => dropped = dropped.max(s.parse().unwrap_or(0)),

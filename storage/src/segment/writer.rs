@@ -634,8 +634,12 @@ fn write_body(
     };
     let archived = format::archive_footer_v2(&v2)?;
     let footer = v2.footer;
-    let stored = zstd::bulk::compress(&archived, opts.zstd_level)
+    let mut z = take_compressor(opts.zstd_level)
+        .map_err(|e| StorageError::invalid("zstd level", e.to_string()))?;
+    let stored = z
+        .compress(&archived)
         .map_err(|e| StorageError::invalid("zstd", e.to_string()))?;
+    give_back_compressor(opts.zstd_level, z);
     let trailer = Trailer {
         footer_len: stored.len() as u32,
         footer_raw_len: archived.len() as u32,
