@@ -230,6 +230,18 @@ impl Second {
     }
 }
 
+/// An acknowledged batch the ingest side keeps for the next flush: the
+/// pipeline's shared events, their ack (for their ids), and how many of
+/// them (from the first) are kept.
+struct Kept {
+    events: Arc<[Event]>,
+    ack: Ack,
+    keep: usize,
+}
+
+/// Rendered `events` messages with the events each carries.
+type Messages = Vec<(Utf8Bytes, u64)>;
+
 /// What the ingest side keeps for one watched tenant between flushes.
 #[derive(Default)]
 struct Watched {
@@ -241,7 +253,7 @@ struct Watched {
     /// The first `MAX_PENDING_EVENTS` acknowledged events since the last
     /// flush: each batch shared as the pipeline handed it, with its ack
     /// (for the events' ids) and how many of its events are kept.
-    pending: Vec<(Arc<[Event]>, Ack, usize)>,
+    pending: Vec<Kept>,
     /// Events in `pending`.
     pending_events: usize,
     /// Acknowledged events since the last flush beyond `pending`.
@@ -435,7 +447,7 @@ impl Hub {
 
     /// Pushes the pending events of every tenant to their subscribers.
     pub fn flush_events(&self) {
-        let work: Vec<(String, Vec<(Arc<[Event]>, Ack, usize)>, u64)> = self
+        let work: Vec<(String, Vec<Kept>, u64)> = self
             .watched
             .lock()
             .iter_mut()
@@ -449,10 +461,10 @@ impl Hub {
         for (tenant, batches, overflow) in work {
             // The kept events with the ids the store gave them, copied here
             // on the hub's task rather than under the ack-side lock.
-            let mut events = Vec::with_capacity(batches.iter().map(|b| b.2).sum());
-            for (batch, ack, keep) in &batches {
-                let kept = &batch[..*keep];
-                let ids = crate::pipeline::ids(kept, ack);
+            let mut events = Vec::with_capacity(batches.iter().map(|b| b.keep).sum());
+            for b in &batches {
+                let kept = &b.events[..b.keep];
+                let ids = crate::pipeline::ids(kept, &b.ack);
                 events.extend(kept.iter().zip(ids).map(|(e, id)| Event {
                     id: Some(id),
                     ..e.clone()
@@ -479,7 +491,7 @@ impl Hub {
             .collect();
         let cap = events_per_flush(subscribers.len());
         let mut rendered: Vec<Option<String>> = vec![None; events.len()];
-        let mut by_filter: HashMap<&str, (Vec<(Utf8Bytes, u64)>, u64)> = HashMap::new();
+        let mut by_filter: HashMap<&str, (Messages, u64)> = HashMap::new();
         for (c, sub) in &subscribers {
             let (msgs, left_out) = by_filter.entry(sub.filter_key.as_str()).or_insert_with(|| {
                 let picked = pick(events, &sub.filter, cap);
@@ -553,11 +565,7 @@ fn pick(events: &[Event], filter: &EventFilter, cap: usize) -> Picked {
 /// The `events` messages for `rows` of `events`, with their event counts
 /// (for the lag count when one is dropped). Each event is rendered at most
 /// once per flush, whichever filters pick it (`rendered` is the cache).
-fn render_messages(
-    events: &[Event],
-    rows: &[usize],
-    rendered: &mut [Option<String>],
-) -> Vec<(Utf8Bytes, u64)> {
+fn render_messages(events: &[Event], rows: &[usize], rendered: &mut [Option<String>]) -> Messages {
     rows.chunks(EVENTS_PER_MESSAGE)
         .map(|chunk| {
             let mut s = String::with_capacity(32 + chunk.len() * 400);
@@ -595,7 +603,11 @@ impl IngestObserver for Hub {
                 .saturating_sub(w.pending_events)
                 .min(events.len());
             if keep > 0 {
-                w.pending.push((Arc::clone(events), *ack, keep));
+                w.pending.push(Kept {
+                    events: Arc::clone(events),
+                    ack: *ack,
+                    keep,
+                });
                 w.pending_events += keep;
             }
             w.overflow += (events.len() - keep) as u64;
