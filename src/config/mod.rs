@@ -117,8 +117,10 @@ pub struct StorageSection {
     /// An active segment is sealed at the latest this long after its first row.
     #[serde(deserialize_with = "de_duration")]
     pub seal_age: Duration,
-    /// zstd level of sealed column blocks (1-19).
+    /// zstd level of compacted column blocks (1-19).
     pub zstd_level: i32,
+    /// zstd level of freshly sealed column blocks (1-19).
+    pub seal_zstd_level: i32,
     /// How often events older than each tenant's retention are dropped.
     #[serde(deserialize_with = "de_duration")]
     pub retention_interval: Duration,
@@ -336,6 +338,7 @@ impl Default for StorageSection {
             max_wal_bytes: 512 << 20,
             seal_age: Duration::from_secs(600),
             zstd_level: 3,
+            seal_zstd_level: 1,
             retention_interval: Duration::from_secs(3600),
         }
     }
@@ -554,6 +557,13 @@ impl Config {
         if !(1..=19).contains(&self.storage.zstd_level) {
             return Err(invalid("storage.zstd_level", o, "must be between 1 and 19"));
         }
+        if !(1..=19).contains(&self.storage.seal_zstd_level) {
+            return Err(invalid(
+                "storage.seal_zstd_level",
+                o,
+                "must be between 1 and 19",
+            ));
+        }
         if self.auth.argon2_memory_kib < 8 * self.auth.argon2_parallelism.max(1) {
             return Err(invalid(
                 "auth.argon2_memory_kib",
@@ -694,6 +704,7 @@ impl Config {
         c.wal_file_bytes = c.wal_file_bytes.min(c.max_wal_bytes / 4);
         c.seal_age = self.storage.seal_age;
         c.zstd_level = self.storage.zstd_level;
+        c.seal_zstd_level = self.storage.seal_zstd_level;
         c
     }
 

@@ -1078,6 +1078,9 @@ impl Store {
         let mut opts = WriteOptions::from_config(&self.config);
         opts.sealed_through = sealed_through;
         opts.level = level;
+        if level == 0 {
+            opts.zstd_level = self.config.seal_zstd_level;
+        }
         opts.threads = threads.max(1);
         let summary = segment::write_segment_dyn(
             &path,
