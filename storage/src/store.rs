@@ -229,6 +229,21 @@ pub struct Store {
     /// Segments the catalog lists that could not be opened: left out of
     /// reads (which say so), still dropped by retention and tenant drops.
     pub(crate) unopened: Mutex<Vec<SegmentMeta>>,
+    /// WAL records skipped as damaged (at this replay, or found in the
+    /// quarantine copies of earlier ones): their events are missing, so
+    /// reads of their tenant (of every tenant, when the record's tenant
+    /// cannot be told) answer `partial`.
+    lost_records: Mutex<Vec<LostRecord>>,
+}
+
+/// A damaged WAL record whose events are missing from every answer.
+#[derive(Debug, Clone)]
+struct LostRecord {
+    /// `None` when the damaged header names no tenant the store knows.
+    tenant: Option<TenantId>,
+    /// The WAL file (or its quarantine copy) and the record's offset.
+    file: String,
+    offset: u64,
 }
 
 fn overlaps(min: Micros, max: Micros, range: &TimeRange) -> bool {
@@ -316,6 +331,7 @@ impl Store {
             background: Mutex::new(None),
             damage,
             unopened: Mutex::new(unopened),
+            lost_records: Mutex::new(Vec::new()),
             config,
         });
         let pm = store.config.partition_micros;
@@ -364,12 +380,30 @@ impl Store {
                 format!("offset {} ({} bytes): {}{copy}", d.offset, d.len, d.detail),
             );
         }
+        for d in &outcome.damage {
+            store.record_lost(d.tenant.clone(), &d.path, d.offset);
+        }
         for q in wal::quarantined_files(&dir)? {
             if !outcome
                 .damage
                 .iter()
                 .any(|d| d.quarantined.as_ref() == Some(&q))
             {
+                if !q.to_string_lossy().contains(".seg") {
+                    // A copy kept from an earlier start: its damaged records'
+                    // events are still missing.
+                    match wal::damaged_records(&q) {
+                        Ok(found) => {
+                            for d in found {
+                                store.record_lost(d.tenant, &q, d.offset as u64);
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(path = %q.display(), error = %e, "cannot read a quarantined WAL file");
+                            store.record_lost(None, &q, 0);
+                        }
+                    }
+                }
                 // Rebuilding the catalog quarantines segments; replay, WAL files.
                 let kind = if q.to_string_lossy().contains(".seg") {
                     DamageKind::Segment
@@ -556,10 +590,45 @@ impl Store {
         }
     }
 
+    /// Notes a damaged WAL record met at open. Its claimed tenant counts
+    /// only when the store knows that tenant.
+    fn record_lost(&self, tenant: Option<TenantId>, file: &Path, offset: u64) {
+        let tenant = tenant.filter(|t| {
+            self.tenants.read().contains_key(t) || self.sealed_through.lock().contains_key(t)
+        });
+        let file = file
+            .strip_prefix(&self.dir)
+            .unwrap_or(file)
+            .display()
+            .to_string();
+        self.lost_records.lock().push(LostRecord {
+            tenant,
+            file,
+            offset,
+        });
+    }
+
     /// What a read of `tenants` over `range` leaves out: damaged blocks of
-    /// sealed segments and segments that could not be opened.
+    /// sealed segments, segments that could not be opened and damaged WAL
+    /// records (whose time range cannot be told, so every range).
     pub fn warnings(&self, tenants: &[TenantId], range: TimeRange) -> Vec<DataWarning> {
         let mut out = Vec::new();
+        for lost in self.lost_records.lock().iter() {
+            let whose = match &lost.tenant {
+                Some(t) if tenants.contains(t) => "its",
+                Some(_) => continue,
+                None => "whichever tenant's",
+            };
+            out.push(DataWarning {
+                message: format!(
+                    "a damaged write-ahead log record ({}, offset {}) was skipped at start; {whose} events in it are missing",
+                    lost.file, lost.offset
+                ),
+                segment: None,
+                from: None,
+                to: None,
+            });
+        }
         {
             let view = self.view.read();
             for t in tenants {

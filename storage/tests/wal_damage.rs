@@ -239,3 +239,101 @@ fn a_second_restart_does_not_copy_the_file_again() {
     }
     assert_eq!(quarantined(dir.path()).len(), 1);
 }
+
+/// Query of `t` over the test's hour: whether the answer is partial, and
+/// its warnings' messages.
+fn partial_for(store: &Store, t: &TenantId) -> (bool, Vec<String>) {
+    let q = Query {
+        tenants: vec![t.clone()],
+        range: TimeRange {
+            from: Micros(T0),
+            to: Micros(T0 + Micros::HOUR),
+        },
+        filter: Vec::new(),
+        group_by: Vec::new(),
+        interval: None,
+        aggregations: vec![Aggregation {
+            op: AggOp::Count,
+            field: None,
+            alias: "n".into(),
+        }],
+        order_by: Vec::new(),
+        limit: 10,
+    };
+    let checked = store.query_checked(&q).expect("query");
+    let messages = checked.warnings.iter().map(|w| w.message.clone()).collect();
+    (checked.is_partial(), messages)
+}
+
+/// Two tenants' records interleaved in one WAL file, then a crash; answers
+/// the file and its records' offsets (even ones are `t1`'s).
+fn crashed_two_tenants(dir: &Path) -> (PathBuf, Vec<usize>) {
+    let other = TenantId::new("t2").expect("tenant");
+    let store = Store::open(config(dir)).expect("open");
+    for b in 0..BATCHES / 2 {
+        store.append(&tenant(), &batch(b)).expect("append t1");
+        store.append(&other, &batch(b)).expect("append t2");
+    }
+    drop(store);
+    let path = std::fs::read_dir(dir.join("wal"))
+        .expect("wal dir")
+        .map(|e| e.expect("entry").path())
+        .next()
+        .expect("one file");
+    let bytes = std::fs::read(&path).expect("read wal");
+    let mut offsets = Vec::new();
+    let mut pos = WAL_HEADER_BYTES;
+    while pos < bytes.len() {
+        let (_, used) = decode_record(&bytes[pos..])
+            .expect("intact")
+            .expect("complete");
+        offsets.push(pos);
+        pos += used;
+    }
+    (path, offsets)
+}
+
+#[test]
+fn a_lost_record_makes_its_tenants_answers_partial_across_restarts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, offsets) = crashed_two_tenants(dir.path());
+    let other = TenantId::new("t2").expect("tenant");
+    // Inside the events of t1's second record: the header still names t1.
+    flip(&path, offsets[2] + 30, 0x41);
+    let check = |store: &Store| {
+        let (partial, warnings) = partial_for(store, &tenant());
+        assert!(partial, "t1 lost a record but its answer is complete");
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("write-ahead log"), "{warnings:?}");
+        assert_eq!(partial_for(store, &other), (false, Vec::new()));
+    };
+    let store = Store::open(config(dir.path())).expect("reopen");
+    check(&store);
+    // Closing seals everything and deletes the WAL file: the evidence is
+    // the quarantine copy alone, and it still speaks after a restart.
+    store.close().expect("close");
+    let store = Store::open(config(dir.path())).expect("reopen again");
+    check(&store);
+    store.close().expect("close");
+    // Once the operator has reviewed and removed the copy, answers are whole.
+    for q in quarantined(dir.path()) {
+        std::fs::remove_file(q).expect("remove copy");
+    }
+    let store = Store::open(config(dir.path())).expect("reopen after review");
+    assert_eq!(partial_for(&store, &tenant()), (false, Vec::new()));
+}
+
+#[test]
+fn a_lost_record_that_names_no_known_tenant_makes_every_answer_partial() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (path, offsets) = crashed_two_tenants(dir.path());
+    // The first byte of the tenant name (frame header 8, LSN 1, length 1):
+    // "t1" becomes "u1", a tenant the store does not know.
+    flip(&path, offsets[2] + 10, 0x01);
+    let store = Store::open(config(dir.path())).expect("reopen");
+    for t in [tenant(), TenantId::new("t2").expect("tenant")] {
+        let (partial, warnings) = partial_for(&store, &t);
+        assert!(partial, "{t}: the lost record could be anyone's");
+        assert!(warnings[0].contains("whichever tenant"), "{warnings:?}");
+    }
+}

@@ -35,7 +35,9 @@ pub mod scan;
 pub mod writer;
 
 pub use record::{WalRecord, decode_record, encode_events, encode_record};
-pub use replay::{ReplayOutcome, WalCheck, WalDamage, quarantined_files, replay, verify_wal};
+pub use replay::{
+    ReplayOutcome, WalCheck, WalDamage, damaged_records, quarantined_files, replay, verify_wal,
+};
 pub use writer::{Ticket, WalFile, WalWriter};
 
 /// First bytes of every WAL file.

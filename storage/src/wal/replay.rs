@@ -25,6 +25,8 @@ pub struct WalDamage {
     pub offset: u64,
     pub len: u64,
     pub detail: String,
+    /// The tenant the damaged record claims (`scan::claimed_tenant`).
+    pub tenant: Option<TenantId>,
     /// Where the file was copied before it was changed (if it was).
     pub quarantined: Option<PathBuf>,
 }
@@ -148,6 +150,7 @@ fn report_damage(
             offset: d.offset as u64,
             len: d.len as u64,
             detail: d.detail.clone(),
+            tenant: d.tenant.clone(),
             quarantined: quarantined.cloned(),
         });
     }
@@ -259,6 +262,16 @@ fn describe(path: &Path, d: &Damaged) -> String {
         d.len,
         d.detail
     )
+}
+
+/// The damaged stretches of a WAL file (a quarantined copy), without
+/// changing it.
+pub fn damaged_records(path: &Path) -> Result<Vec<Damaged>> {
+    let bytes = std::fs::read(path).map_err(|e| StorageError::io(path, e))?;
+    let mut last_lsn = 0;
+    let scan = scan_file(path, &bytes, &mut last_lsn, 0, |_| true, |_| Ok(()))?;
+    let tail = scan.tail.filter(|_| !scan.tail_is_torn_write);
+    Ok(scan.damaged.into_iter().chain(tail).collect())
 }
 
 /// Files in `<dir>/quarantine/` (not the `.tmp` of an interrupted copy).

@@ -15,6 +15,7 @@ use super::record::{
 use super::{WAL_HEADER_BYTES, WAL_MAGIC, WAL_VERSION};
 use crate::codec::Reader;
 use crate::error::{Result, StorageError};
+use crate::types::TenantId;
 
 /// How far past the last intact LSN a resynchronisation candidate's LSN may
 /// be. LSNs of consecutive records differ by one, so the records a damaged
@@ -34,6 +35,9 @@ pub struct Damaged {
     pub offset: usize,
     pub len: usize,
     pub detail: String,
+    /// The tenant the damaged record's header names, when it reads as one
+    /// (unverified: the checksum failed; see `claimed_tenant`).
+    pub tenant: Option<TenantId>,
 }
 
 /// What scanning one file found.
@@ -80,6 +84,7 @@ pub fn scan_file(
                 offset: 0,
                 len: bytes.len(),
                 detail: "truncated file header".into(),
+                tenant: None,
             });
             // A file is created with its header in one write and synced
             // before any record goes in: a short one is a torn creation.
@@ -92,6 +97,7 @@ pub fn scan_file(
             offset: 0,
             len: WAL_HEADER_BYTES,
             detail: "bad file magic".into(),
+            tenant: None,
         });
     } else {
         let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
@@ -128,6 +134,7 @@ pub fn scan_file(
                     offset: pos,
                     len: next - pos,
                     detail: why,
+                    tenant: claimed_tenant(&bytes[pos..]),
                 });
                 pos = next;
             }
@@ -137,6 +144,7 @@ pub fn scan_file(
                     offset: pos,
                     len: bytes.len() - pos,
                     detail: why,
+                    tenant: claimed_tenant(&bytes[pos..]),
                 });
                 break;
             }
@@ -171,6 +179,17 @@ fn resync(bytes: &[u8], from: usize, last_lsn: u64) -> Option<usize> {
             .is_ok_and(|lsn| lsn > last_lsn && lsn - last_lsn <= MAX_RESYNC_LSN_GAP);
         plausible && matches!(decode_record(b), Ok(Some(_)))
     })
+}
+
+/// The tenant a damaged record's header names, when its frame header and
+/// first fields read and the name is a valid tenant id. The checksum
+/// failed, so this is a claim: callers believe it only for a tenant they
+/// know (a flipped byte turning one existing tenant's name into another's
+/// is far less likely than into no tenant at all).
+pub fn claimed_tenant(bytes: &[u8]) -> Option<TenantId> {
+    let mut r = Reader::new(bytes.get(FRAME_HEADER_BYTES..)?);
+    r.uvarint("lsn").ok()?;
+    TenantId::new(r.str("tenant").ok()?)
 }
 
 /// The LSN and one past the last sequence number a damaged record's header
