@@ -554,31 +554,58 @@ fn write_body(
         next: 0,
     };
     let next_task = AtomicUsize::new(0);
-    std::thread::scope(|scope| -> Result<()> {
-        let (tx, rx) = channel::bounded::<(usize, Result<Piece>)>(64);
-        for _ in 0..opts.threads.max(1) {
-            let tx = tx.clone();
-            let (input, next_task) = (&input, &next_task);
-            let spawned = std::thread::Builder::new()
-                .name("pulsestream-seal".into())
-                .spawn_scoped(scope, move || encode_worker(input, next_task, tasks, &tx));
-            if let Err(e) = spawned {
-                // Fewer workers only make it slower; none at all is an error.
-                tracing::warn!(error = %e, "cannot start a segment encoding thread");
+    if opts.threads <= 1 {
+        // One encoder: this thread, straight into the assembler, tasks in
+        // order. A thread per segment cost more than the encoding when a
+        // many-tenant seal writes thousands of small segments (and every
+        // short-lived thread leaves allocator pages to be reclaimed).
+        let mut failed = None;
+        encode_worker(&input, &next_task, tasks, &mut |task, piece| match piece
+            .and_then(|p| asm.receive(task, p))
+        {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
             }
-        }
-        drop(tx);
-        // Returning early drops `rx`: the workers' next send fails and
-        // they stop.
-        for (task, piece) in rx {
-            asm.receive(task, piece?)?;
+        });
+        if let Some(e) = failed {
+            return Err(e);
         }
         if asm.next < tasks {
-            // Every worker stopped (or none started) before the last task.
-            return Err(invalid("an encoding worker stopped early".into()));
+            return Err(invalid("the encoder stopped early".into()));
         }
-        Ok(())
-    })?;
+    } else {
+        std::thread::scope(|scope| -> Result<()> {
+            let (tx, rx) = channel::bounded::<(usize, Result<Piece>)>(64);
+            for _ in 0..opts.threads.max(1) {
+                let tx = tx.clone();
+                let (input, next_task) = (&input, &next_task);
+                let spawned = std::thread::Builder::new()
+                    .name("pulsestream-seal".into())
+                    .spawn_scoped(scope, move || {
+                        encode_worker(input, next_task, tasks, &mut |task, piece| {
+                            tx.send((task, piece)).is_ok()
+                        })
+                    });
+                if let Err(e) = spawned {
+                    // Fewer workers only make it slower; none at all is an error.
+                    tracing::warn!(error = %e, "cannot start a segment encoding thread");
+                }
+            }
+            drop(tx);
+            // Returning early drops `rx`: the workers' next send fails and
+            // they stop.
+            for (task, piece) in rx {
+                asm.receive(task, piece?)?;
+            }
+            if asm.next < tasks {
+                // Every worker stopped (or none started) before the last task.
+                return Err(invalid("an encoding worker stopped early".into()));
+            }
+            Ok(())
+        })?;
+    }
 
     let rows_total = order.len() as u64;
     let blocks = order
@@ -653,17 +680,19 @@ fn write_body(
 
 /// Takes tasks until none is left, sending what each produces. Stops at
 /// the first error (sent on) or when the writing thread has gone.
+/// Takes tasks until none is left, handing every piece to `emit` (which
+/// answers false once nobody listens: the worker stops).
 fn encode_worker(
     input: &Input<'_>,
     next_task: &AtomicUsize,
     tasks: usize,
-    tx: &channel::Sender<(usize, Result<Piece>)>,
+    emit: &mut dyn FnMut(usize, Result<Piece>) -> bool,
 ) {
     let level = input.opts.zstd_level;
     let mut z = match take_compressor(level) {
         Ok(z) => z,
         Err(e) => {
-            let _ = tx.send((0, Err(StorageError::invalid("zstd level", e.to_string()))));
+            emit(0, Err(StorageError::invalid("zstd level", e.to_string())));
             return;
         }
     };
@@ -674,13 +703,13 @@ fn encode_worker(
             return;
         }
         let result = if task < input.keys.len() {
-            let mut emit = |p: Piece| tx.send((task, Ok(p))).is_ok();
-            encode_column(input, task, &mut z, &mut emit).map(Piece::ColumnDone)
+            let mut chunk = |p: Piece| emit(task, Ok(p));
+            encode_column(input, task, &mut z, &mut chunk).map(Piece::ColumnDone)
         } else {
             build_rollups(input, &mut z).map(Piece::Rollups)
         };
         let failed = result.is_err();
-        if tx.send((task, result)).is_err() || failed {
+        if !emit(task, result) || failed {
             return;
         }
     }
