@@ -192,6 +192,34 @@ pub fn payload(tenant: &str, a: &Alert, dashboard_base: &str) -> Value {
     })
 }
 
+/// A group key being made for one event, in buffers reused across events.
+#[derive(Clone, Default)]
+struct KeyBuf {
+    key: GroupKey,
+    made: bool,
+}
+
+impl KeyBuf {
+    /// The event's key for `group_by`, made once per event.
+    fn make(&mut self, group_by: &[EventField], e: &Event) -> &GroupKey {
+        if !self.made {
+            self.key.resize(group_by.len(), None);
+            for (part, f) in self.key.iter_mut().zip(group_by) {
+                match (f.text_ref(e), part.as_mut()) {
+                    (Some(v), Some(buf)) => {
+                        buf.clear();
+                        buf.push_str(&v);
+                    }
+                    (Some(v), None) => *part = Some(v.into_owned()),
+                    (None, _) => *part = None,
+                }
+            }
+            self.made = true;
+        }
+        &self.key
+    }
+}
+
 impl TenantState {
     pub fn new(tenant: &str, now: i64) -> TenantState {
         let mut t = TenantState {
@@ -371,8 +399,10 @@ impl TenantState {
             ..
         } = self;
         let mut visit: Vec<usize> = Vec::new();
-        // The event's group key per distinct group-by, made on first use.
-        let mut keys: Vec<Option<GroupKey>> = vec![None; group_bys.len()];
+        // The event's group key per distinct group-by, made on first use
+        // into buffers kept across events: a lookup of a known series
+        // allocates nothing (only a new series clones its key).
+        let mut keys: Vec<KeyBuf> = vec![KeyBuf::default(); group_bys.len()];
         for e in events {
             let sec = sec_of(e.timestamp);
             visit.clear();
@@ -380,7 +410,7 @@ impl TenantState {
                 Some(i) => visit.push(i),
                 None => index.candidates(e, &mut visit),
             }
-            keys.iter_mut().for_each(|k| *k = None);
+            keys.iter_mut().for_each(|k| k.made = false);
             for &i in &visit {
                 let Some(Some(spec)) = specs.get_mut(i) else {
                     continue;
@@ -396,8 +426,7 @@ impl TenantState {
                 let Some(slot) = keys.get_mut(spec.group) else {
                     continue;
                 };
-                let gk =
-                    slot.get_or_insert_with(|| spec.group_by.iter().map(|f| f.text(e)).collect());
+                let gk = slot.make(&spec.group_by, e);
                 let Spec {
                     series,
                     needs,
@@ -408,7 +437,7 @@ impl TenantState {
                     dirty,
                     ..
                 } = spec;
-                let ring = match series.get_mut(&*gk) {
+                let ring = match series.get_mut(gk) {
                     Some(r) => r,
                     None if *series_count < max_series => {
                         *series_count += 1;
@@ -925,6 +954,37 @@ mod tests {
         json!({"name": "5xx", "channels": ["ch_a"], "group_by": ["endpoint"],
                "condition": {"metric": "error_rate", "window": "1m", "op": ">",
                              "threshold": 0.5, "min_events": 5}})
+    }
+
+    #[test]
+    fn group_keys_made_in_reused_buffers_keep_each_event_its_own() {
+        // Keys of consecutive events share buffers: a missing value, a
+        // shorter one and a longer one must each land in their own series.
+        let mut t = TenantState::new("t1", T0);
+        let mut batch = Vec::new();
+        for (i, svc) in ["payments", "api", "", "payments-eu", "api"]
+            .iter()
+            .enumerate()
+        {
+            let mut e = ev(T0 + i as i64 * S, "/x", 200);
+            e.service = (!svc.is_empty()).then(|| (*svc).to_owned());
+            batch.push(e);
+        }
+        t.ingest(&batch, T0 + 5 * S, 100);
+        let spec = t.spec(RT_SERVICE).expect("real-time spec");
+        let mut got: Vec<(Option<String>, u64)> = spec
+            .series
+            .iter()
+            .map(|(k, r)| (k[0].clone(), r.count(T0 / S + 10, 60)))
+            .collect();
+        got.sort();
+        let want = vec![
+            (None, 1),
+            (Some("api".to_owned()), 2),
+            (Some("payments".to_owned()), 1),
+            (Some("payments-eu".to_owned()), 1),
+        ];
+        assert_eq!(got, want);
     }
 
     #[test]
