@@ -61,6 +61,12 @@ pub use service::{AlertingHandle, start};
 /// dropped rather than slowing the acknowledgement path.
 pub const QUEUE_BATCHES: usize = 4096;
 
+/// Events waiting for the window thread at most, whatever the batch sizes:
+/// the queue holds the batches themselves, so this bounds its memory (about
+/// 100 MB of events) where batches of many thousand events would let 4,096
+/// of them hold gigabytes. Beyond it batches are dropped and counted.
+pub const QUEUE_EVENTS: usize = 256 << 10;
+
 /// Settings from `[alerting]`.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -111,6 +117,8 @@ pub struct Alerting {
     tenants: RwLock<HashMap<String, Arc<Mutex<TenantState>>>>,
     tx: Sender<Msg>,
     rx: Mutex<Option<Receiver<Msg>>>,
+    /// Events in the batches of the queue (`QUEUE_EVENTS`).
+    queued_events: std::sync::atomic::AtomicUsize,
     notify_tx: UnboundedSender<Delivery>,
     notify_rx: Mutex<Option<UnboundedReceiver<Delivery>>>,
     /// Told of every alert state change after it is persisted (the live
@@ -146,6 +154,7 @@ impl Alerting {
             metrics: AlertMetrics::default(),
             tenants: RwLock::new(HashMap::new()),
             tx,
+            queued_events: std::sync::atomic::AtomicUsize::new(0),
             rx: Mutex::new(Some(rx)),
             notify_tx,
             notify_rx: Mutex::new(Some(notify_rx)),
@@ -277,21 +286,41 @@ impl Alerting {
 
     /// Hands a message to the window thread without ever blocking.
     pub fn send(&self, m: Msg) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let batch = match &m {
+            Msg::Batch(_, evs) => evs.len(),
+            _ => 0,
+        };
+        if batch > 0 && self.queued_events.fetch_add(batch, Relaxed) + batch > QUEUE_EVENTS {
+            self.queued_events.fetch_sub(batch, Relaxed);
+            self.count_dropped(batch);
+            return;
+        }
         match self.tx.try_send(m) {
             Ok(()) => {}
             Err(TrySendError::Full(Msg::Batch(_, evs))) => {
-                self.metrics
-                    .dropped_batches
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.metrics
-                    .dropped_events
-                    .fetch_add(evs.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                self.queued_events.fetch_sub(evs.len(), Relaxed);
+                self.count_dropped(evs.len());
             }
             Err(TrySendError::Full(_)) => {
                 tracing::warn!("alerting queue full; a backfill request was dropped");
             }
             Err(TrySendError::Disconnected(_)) => {}
         }
+    }
+
+    fn count_dropped(&self, events: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.metrics.dropped_batches.fetch_add(1, Relaxed);
+        self.metrics
+            .dropped_events
+            .fetch_add(events as u64, Relaxed);
+    }
+
+    /// The window thread took a batch of `events` off the queue.
+    pub(crate) fn dequeued(&self, events: usize) {
+        self.queued_events
+            .fetch_sub(events, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Active alerts per state over all tenants (for `/metrics`).
@@ -324,5 +353,55 @@ impl Alerting {
 impl IngestObserver for Alerting {
     fn on_ack(&self, tenant: &TenantId, events: &Arc<[Event]>, _ack: &Ack) {
         self.send(Msg::Batch(tenant.clone(), Arc::clone(events)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Alerting over a fresh store and metadata; its window thread is not
+    /// started, so everything sent stays queued.
+    fn idle_alerting(dir: &std::path::Path) -> Arc<Alerting> {
+        let mut config = Config::default();
+        config.storage.data_dir = dir.to_path_buf();
+        let store = Store::open(config.store_config()).expect("store");
+        let meta = crate::meta::Meta::open(dir).expect("meta");
+        Alerting::open(store, meta, &config, Arc::new(clock::SystemClock)).expect("alerting")
+    }
+
+    #[test]
+    fn the_queue_is_bounded_by_events_not_only_by_batches() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = idle_alerting(dir.path());
+        let t = TenantId::new("t1").expect("tenant");
+        let batch: Arc<[Event]> = vec![Event::default(); 50_000].into();
+        // Far fewer batches than QUEUE_BATCHES, yet past QUEUE_EVENTS.
+        let sent = QUEUE_EVENTS / batch.len() + 3;
+        for _ in 0..sent {
+            a.send(Msg::Batch(t.clone(), batch.clone()));
+        }
+        let kept = QUEUE_EVENTS / batch.len();
+        assert_eq!(
+            a.metrics.dropped_batches.load(Relaxed),
+            (sent - kept) as u64
+        );
+        assert_eq!(
+            a.metrics.dropped_events.load(Relaxed),
+            ((sent - kept) * batch.len()) as u64
+        );
+        assert_eq!(a.queued_events.load(Relaxed), kept * batch.len());
+        // Taking a batch off makes room for one more.
+        let taken = a.rx.lock().as_ref().and_then(|rx| rx.try_recv().ok());
+        match taken {
+            Some(Msg::Batch(_, evs)) => a.dequeued(evs.len()),
+            _ => panic!("a batch was queued"),
+        }
+        a.send(Msg::Batch(t.clone(), batch.clone()));
+        assert_eq!(
+            a.metrics.dropped_batches.load(Relaxed),
+            (sent - kept) as u64
+        );
     }
 }

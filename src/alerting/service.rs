@@ -193,6 +193,7 @@ fn handle(a: &Alerting, m: Msg, touched: &mut HashSet<String>) -> bool {
     match m {
         Msg::Stop => return true,
         Msg::Batch(tenant, events) => {
+            a.dequeued(events.len());
             let now = a.clock.now().0;
             let t = a.tenant(tenant.as_str());
             let hit = t
