@@ -7,19 +7,30 @@
 /// crept past the memory budget by hundreds of MB, and limiting the arenas
 /// cost a quarter of the throughput. mimalloc reuses freed pages across
 /// threads.
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// mimalloc's `mi_option_purge_delay` (its `mi_option_e`, include/mimalloc.h).
+#[cfg(not(feature = "system-alloc"))]
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Milliseconds freed memory stays mapped before mimalloc returns it. The
 /// default (1 s) held ~150 MB of pages freed by finished seals while ingest
 /// ran at full speed; 2 ms keeps RSS near what is live at no measurable
 /// cost in throughput (0 cost 13 %).
+#[cfg(not(feature = "system-alloc"))]
 const PURGE_DELAY_MS: std::ffi::c_long = 2;
 
+#[cfg(feature = "system-alloc")]
+fn tune_allocator() {}
+
+#[cfg(not(feature = "system-alloc"))]
 fn tune_allocator() {
+    // mimalloc's own environment variable, when set, wins.
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return;
+    }
     // SAFETY: `mi_option_set` writes one global option and is not thread
     // safe; this runs first thing in `main`, before any thread exists.
     // The option number is checked by the test below.
@@ -31,7 +42,7 @@ fn main() -> std::process::ExitCode {
     pulsestream::cli::main()
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "system-alloc")))]
 mod tests {
     use super::*;
 
