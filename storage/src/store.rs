@@ -614,14 +614,14 @@ impl Store {
     pub fn warnings(&self, tenants: &[TenantId], range: TimeRange) -> Vec<DataWarning> {
         let mut out = Vec::new();
         for lost in self.lost_records.lock().iter() {
-            let whose = match &lost.tenant {
-                Some(t) if tenants.contains(t) => "its",
+            let what = match &lost.tenant {
+                Some(t) if tenants.contains(t) => "the events it held are missing",
                 Some(_) => continue,
-                None => "whichever tenant's",
+                None => "its tenant cannot be told, so events of this read may be missing",
             };
             out.push(DataWarning {
                 message: format!(
-                    "a damaged write-ahead log record ({}, offset {}) was skipped at start; {whose} events in it are missing",
+                    "a damaged write-ahead log record ({}, offset {}) was skipped at start; {what}",
                     lost.file, lost.offset
                 ),
                 segment: None,
